@@ -8,6 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { escapeTopicLevel } from '../../src/core/index.js';
 import { BRIDGE_USER, startFirehose, type Firehose } from '../helpers/firehose.js';
 import { createTestCa, type TestCa } from '../helpers/testca.js';
 
@@ -166,5 +167,20 @@ describe('firehose deployment (deploy/mosquitto/firehose.conf + firehose.acl)', 
     await sinkWs.waitFor('launchpad/ws/bug/4');
     await sinkWss.waitFor('launchpad/ws/bug/4');
     await assert.rejects(ws.publishAsync('launchpad/ws/bug/5', 'forged', { qos: 1 }), (err: Error & { code?: number }) => err.code === 0x87);
+  });
+
+  test('escaped hostile names are valid topics for Mosquitto and reach exactly their subscribers', async () => {
+    const names = ['libstdc++', 'a#b', 'a/b', '$SYS', 'a\u0000b', 'x\r\ny', '%2F', '+'.repeat(2000)];
+    const bridge = await asBridge();
+    const subs = await Promise.all(names.map(async (name) => listen(await connect(fh.url), `launchpad/${escapeTopicLevel(name)}/#`)));
+    for (const name of names) await bridge.publishAsync(`launchpad/${escapeTopicLevel(name)}/bug/1`, name, { qos: 1 });
+    const sentinels = await Promise.all(subs.map(async (sub, i) => {
+      const topic = `launchpad/${escapeTopicLevel(names[i] as string)}/bug/1`;
+      await sub.waitFor(topic);
+      return sub;
+    }));
+    // the broker kept the connection (it disconnects on an invalid topic) and routed each to its own subscriber only
+    assert.equal(bridge.connected, true);
+    sentinels.forEach((sub, i) => assert.deepEqual(sub.got.map((m) => m.payload), [names[i]], `subscriber of ${JSON.stringify(names[i]?.slice(0, 20))}`));
   });
 });
