@@ -100,7 +100,8 @@ test('a page subscribed to launchpad/# over websockets shows the bug events the 
   assert.ok(events.length >= 2, 'fan-out: more than one target');
   await publishAsBridge(events);
 
-  await page.waitForFunction((n) => document.querySelectorAll('#events li').length >= n, events.length, { timeout: 15000 });
+  // a string: the test is compiled without DOM types
+  await page.waitForFunction(`document.querySelectorAll('#events li').length >= ${events.length}`, undefined, { timeout: 15000 });
   const shown = await page.$$eval('#events li', (lis) =>
     lis.map((li) => ({
       topic: li.querySelector('.topic')?.textContent ?? '',
