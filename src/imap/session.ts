@@ -1,0 +1,279 @@
+/**
+ * One IMAP connection with the watched folder selected: the handful of
+ * commands the bridge needs, each one round trip for a whole set of UIDs.
+ * imapflow cannot reconnect, so a session is used until it closes and then
+ * thrown away; the watcher opens the next one.
+ */
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { ImapFlow, type ImapFlowOptions } from 'imapflow';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../log.js';
+import { ImapError, ImapFatalError } from './errors.js';
+import { toUidSet } from './uidset.js';
+
+/** Keyword set on mail that could not be set aside in a folder; such mail is never fetched again. */
+export const FAILED_FLAG = '$LpmqttFailed';
+
+export interface FetchedMail {
+  uid: number;
+  source: Buffer;
+}
+
+export interface SessionEvents {
+  /** The server reported the message count (new mail, or an EXPUNGE). */
+  exists: [count: number];
+  /** The connection is gone, whatever the reason. */
+  close: [];
+}
+
+type ImapConfig = Config['imap'];
+
+/** imapflow logs each protocol line at debug and connection news at info: keep it one notch quieter than ours. */
+function imapflowLogger(log: Logger): Logger {
+  const level = log.levelVal <= 10 ? 'debug' : log.levelVal <= 20 ? 'info' : 'warn';
+  return log.child({ component: 'imapflow' }, { level });
+}
+
+function clientOptions(config: ImapConfig, log: Logger): ImapFlowOptions {
+  const tls: NonNullable<ImapFlowOptions['tls']> = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
+  if (config.ca !== undefined) tls.ca = readFileSync(config.ca);
+  const opts: ImapFlowOptions = {
+    host: config.host,
+    port: config.port ?? (config.tls ? 993 : 143),
+    secure: config.tls,
+    auth: { user: config.username, pass: config.password ?? '' },
+    logger: imapflowLogger(log) as unknown as NonNullable<ImapFlowOptions['logger']>,
+    // IDLE is started and broken by the watcher, not on a timer of imapflow's.
+    disableAutoIdle: true,
+    maxIdleTime: config.idle_timeout * 1000,
+    // BINARY.PEEK[] would hand back a decoded body under headers that still name its transfer encoding.
+    disableBinary: true,
+    // A command that sees no byte for this long has a dead peer behind it (imapflow probes idle sockets with NOOP first).
+    socketTimeout: Math.max(2 * config.watchdog_timeout * 1000, 10_000),
+    connectionTimeout: 30_000,
+    greetingTimeout: 16_000,
+    tls,
+    clientInfo: { name: 'lpmqtt' },
+  };
+  if (config.servername !== undefined) opts.servername = config.servername;
+  return opts;
+}
+
+/** True for errors that another attempt with the same configuration will meet again. */
+function isFatal(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const e = err as Error & { authenticationFailed?: boolean; code?: unknown };
+  if (e.authenticationFailed === true) return true;
+  return typeof e.code === 'string' && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ERR_TLS/.test(e.code);
+}
+
+export class ImapSession extends EventEmitter<SessionEvents> {
+  readonly #client: ImapFlow;
+  readonly #config: ImapConfig;
+  readonly #log: Logger;
+  #closed = false;
+  readonly closed: Promise<void>;
+
+  private constructor(client: ImapFlow, config: ImapConfig, log: Logger) {
+    super();
+    this.#client = client;
+    this.#config = config;
+    this.#log = log;
+    this.closed = new Promise<void>((resolve) => {
+      client.on('close', () => {
+        this.#closed = true;
+        resolve();
+        this.emit('close');
+      });
+    });
+    client.on('error', (err: Error) => {
+      this.#log.warn({ err: { message: err.message, code: (err as { code?: unknown }).code } }, 'IMAP connection error');
+    });
+    client.on('exists', (data: { count: number }) => this.emit('exists', data.count));
+  }
+
+  /**
+   * Connects, logs in and selects the folder. Rejects with ImapFatalError when
+   * the credentials, the certificate or the folder are wrong, else ImapError.
+   */
+  static async open(config: ImapConfig, log: Logger): Promise<ImapSession> {
+    const client = new ImapFlow(clientOptions(config, log));
+    // Until the session object exists, an 'error' must still have a listener.
+    const early = (): void => {};
+    client.on('error', early);
+    const where = `${config.host}:${config.port ?? (config.tls ? 993 : 143)}`;
+    try {
+      await client.connect();
+    } catch (err) {
+      client.close();
+      const msg = `IMAP ${where}: cannot log in as ${config.username}: ${(err as Error).message}`;
+      if (isFatal(err)) throw new ImapFatalError(msg, { cause: err });
+      throw new ImapError(msg, { cause: err });
+    }
+    const session = new ImapSession(client, config, log);
+    client.off('error', early);
+    try {
+      await client.mailboxOpen(config.folder);
+    } catch (err) {
+      client.close();
+      const refused = (err as { responseStatus?: string }).responseStatus === 'NO';
+      const msg = `IMAP ${where}: cannot open folder ${config.folder} (imap.folder): ${(err as Error).message}`;
+      if (refused) throw new ImapFatalError(msg, { cause: err });
+      throw new ImapError(msg, { cause: err });
+    }
+    return session;
+  }
+
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  get hasIdle(): boolean {
+    return this.#client.capabilities.has('IDLE');
+  }
+
+  get uidValidity(): bigint | undefined {
+    const mb = this.#client.mailbox;
+    return mb ? mb.uidValidity : undefined;
+  }
+
+  /** Messages in the folder as last reported by the server. */
+  get exists(): number {
+    const mb = this.#client.mailbox;
+    return mb ? mb.exists : 0;
+  }
+
+  /** UIDs of mail not yet handled: unseen, not deleted, not flagged failed; only above `afterUid` if given. */
+  async searchPending(afterUid = 0): Promise<number[]> {
+    const query: Record<string, unknown> = { seen: false, deleted: false, unKeyword: FAILED_FLAG };
+    if (afterUid > 0) query['uid'] = `${afterUid + 1}:*`;
+    const found = await this.#client.search(query, { uid: true });
+    if (!Array.isArray(found)) throw new ImapError(`IMAP: UID SEARCH in ${this.#config.folder} was refused`);
+    // `N:*` matches the highest UID even when it is below N (RFC 9051 §6.4.8).
+    return found.filter((uid) => uid > afterUid).sort((a, b) => a - b);
+  }
+
+  /** One UID FETCH for the whole set: the raw source of each mail (BODY.PEEK[], so nothing gets \Seen). */
+  async fetch(uids: readonly number[]): Promise<FetchedMail[]> {
+    if (uids.length === 0) return [];
+    const out: FetchedMail[] = [];
+    // Collected first, never a command inside the loop (imapflow would deadlock).
+    for await (const msg of this.#client.fetch(toUidSet(uids), { uid: true, source: true }, { uid: true })) {
+      if (msg.source) out.push({ uid: msg.uid, source: msg.source });
+    }
+    return out.sort((a, b) => a.uid - b.uid);
+  }
+
+  /** Marks mail as handled per `after_publish`: one STORE, or STORE + UID EXPUNGE, or one UID MOVE. */
+  async markProcessed(uids: readonly number[]): Promise<void> {
+    if (uids.length === 0) return;
+    const set = toUidSet(uids);
+    const c = this.#config;
+    switch (c.after_publish) {
+      case 'seen':
+        if (!(await this.#client.messageFlagsAdd(set, ['\\Seen'], { uid: true, silent: true }))) {
+          throw new ImapError(`IMAP: UID STORE ${set} +FLAGS (\\Seen) failed`);
+        }
+        return;
+      case 'delete':
+        if (!(await this.#client.messageDelete(set, { uid: true }))) {
+          throw new ImapError(`IMAP: deleting ${set} (\\Deleted + UID EXPUNGE) failed`);
+        }
+        return;
+      case 'move': {
+        const to = c.move_to;
+        if (to === undefined) throw new ImapFatalError('imap.move_to is required with imap.after_publish: move');
+        await this.#moveCreating(set, to, 'imap.move_to');
+        return;
+      }
+    }
+  }
+
+  /**
+   * Sets failed mail aside: moved to `failed_folder` (created when missing), or
+   * flagged `$LpmqttFailed` in place when there is no such folder or it cannot
+   * be used. Returns where it went; throws only when even the flag fails.
+   */
+  async setAside(uids: readonly number[]): Promise<'moved' | 'flagged'> {
+    if (uids.length === 0) return 'moved';
+    const set = toUidSet(uids);
+    const folder = this.#config.failed_folder;
+    if (folder !== null) {
+      try {
+        await this.#moveCreating(set, folder, 'imap.failed_folder');
+        return 'moved';
+      } catch (err) {
+        this.#log.error(
+          { err: { message: (err as Error).message }, uids: set, folder },
+          'IMAP: cannot move failed mail to imap.failed_folder; flagging it $LpmqttFailed in place instead',
+        );
+      }
+    }
+    if (!(await this.#client.messageFlagsAdd(set, [FAILED_FLAG], { uid: true, silent: true }))) {
+      throw new ImapError(`IMAP: UID STORE ${set} +FLAGS (${FAILED_FLAG}) failed`);
+    }
+    return 'flagged';
+  }
+
+  /** NOOP within `ms`, else the connection is closed and this rejects: a half-open TCP connection answers nothing. */
+  async noop(ms: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new ImapError(`IMAP: NOOP not answered within ${ms / 1000} s`)), ms);
+    });
+    try {
+      await Promise.race([this.#client.noop(), deadline]);
+    } catch (err) {
+      this.close();
+      throw err;
+    } finally {
+      clearTimeout(timer);
+    }
+    if (this.#closed) throw new ImapError('IMAP connection closed during NOOP');
+  }
+
+  /**
+   * Starts IDLE (re-issued every `idle_timeout` by imapflow); the next command
+   * breaks it. The promise settles when IDLE ends; it never rejects.
+   */
+  idle(): Promise<void> {
+    return this.#client.idle().then(
+      () => undefined,
+      (err: unknown) => {
+        this.#log.debug({ err: { message: (err as Error).message } }, 'IMAP IDLE ended with an error');
+      },
+    );
+  }
+
+  /** LOGOUT within `ms`, then the socket is closed in any case. */
+  async logout(ms = 2_000): Promise<void> {
+    if (this.#closed) return;
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    });
+    await Promise.race([this.#client.logout().catch(() => undefined), deadline]);
+    clearTimeout(timer);
+    this.close();
+  }
+
+  /** Drops the connection now. */
+  close(): void {
+    if (!this.#closed) this.#client.close();
+  }
+
+  async #moveCreating(set: string, folder: string, key: string): Promise<void> {
+    if (await this.#client.messageMove(set, folder, { uid: true })) return;
+    // Most likely [TRYCREATE]: create it (OK when it exists already) and try once more.
+    try {
+      await this.#client.mailboxCreate(folder);
+      this.#log.info({ folder }, `IMAP: created ${key}`);
+    } catch (err) {
+      throw new ImapError(`IMAP: cannot create ${folder} (${key}): ${(err as Error).message}`, { cause: err });
+    }
+    if (!(await this.#client.messageMove(set, folder, { uid: true }))) {
+      throw new ImapError(`IMAP: UID MOVE ${set} to ${folder} (${key}) failed`);
+    }
+  }
+}
