@@ -4,9 +4,11 @@
  * mail generator, the subscriber and the fault proxy.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import mqtt from 'mqtt';
@@ -158,6 +160,60 @@ describe('Cyrus harness: lifecycle', () => {
     await assert.rejects(readFile(join(cyrus.dir, 'imapd.conf')), { code: 'ENOENT' });
     await assert.rejects(cyrus.start(), /stopped/);
   });
+});
+
+/** Live (non-zombie) processes in process group `pgid`, from /proc. */
+async function groupMembers(pgid: number): Promise<number[]> {
+  const members: number[] = [];
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => '');
+    // pid (comm) state ppid pgrp ...; comm may contain spaces, so split after ')'.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (fields[0] !== 'Z' && Number(fields[2]) === pgid) members.push(Number(name));
+  }
+  return members;
+}
+
+describe('cleanup when the test process dies', () => {
+  const helpers = fileURLToPath(new URL('../helpers/', import.meta.url));
+  for (const how of ['uncaught exception', 'SIGTERM'] as const) {
+    it(`kills Cyrus and Mosquitto and removes their directories on ${how}`, async () => {
+      const script = `
+        import { startCyrus } from ${JSON.stringify(pathToFileURL(join(helpers, 'cyrus.ts')).href)};
+        import { startMosquitto } from ${JSON.stringify(pathToFileURL(join(helpers, 'mosquitto.ts')).href)};
+        const c = await startCyrus();
+        const m = await startMosquitto();
+        console.log(JSON.stringify({ pgids: [c.pid, m.pid], dirs: [c.dir, m.dir] }));
+        // Stays alive on open stdin; a line on stdin makes it crash.
+        process.stdin.once('data', () => { throw new Error('crash'); });
+      `;
+      const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const line = await new Promise<string>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out.split('\n')[0] ?? '');
+        });
+        void exited.then(() => reject(new Error(`child exited early: ${err}`)));
+      });
+      const info = JSON.parse(line) as { pgids: number[]; dirs: string[] };
+      assert.equal(info.pgids.length, 2);
+      for (const pgid of info.pgids) assert.ok((await groupMembers(pgid)).length > 0, 'servers were running');
+      if (how === 'SIGTERM') child.kill('SIGTERM');
+      else child.stdin.write('crash now\n');
+      await exited;
+      for (let i = 0; i < 100; i++) {
+        if ((await Promise.all(info.pgids.map(groupMembers))).every((m) => m.length === 0)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      for (const pgid of info.pgids) assert.deepEqual(await groupMembers(pgid), [], `process group ${pgid} is gone`);
+      for (const dir of info.dirs) await assert.rejects(readdir(dir), { code: 'ENOENT' });
+    });
+  }
 });
 
 describe('Mosquitto harness', () => {
