@@ -3,7 +3,7 @@
  * clock, no logger. See ../shared/SPEC.md §1–§4.
  */
 export type { BugPayload, BugTask, EventPayload, Json, LpEvent, MailInfo, OtherPayload, ParseOptions, ParseOutcome } from './types.js';
-export { parseMail, eventId, cleanMessageId } from './parse.js';
+export { parseMail, eventId, cleanMessageId, MAX_BUG_TASKS, MAX_BUG_EVENTS } from './parse.js';
 export { escapeTopicLevel, buildTopic } from './topic.js';
 export { fitPayload, serializePayload, packetSize, PUBLISH_OVERHEAD } from './fit.js';
 export {

@@ -5,13 +5,22 @@
 import { createHash } from 'node:crypto';
 import { type BugFacts, bugPayload, fanout, findBugNumber, parseBugTask, words, yesNo } from './bug.js';
 import { parseMailDate } from './date.js';
-import { type HeaderList, readHeaders } from './headers.js';
+import { type HeaderList, decodeHeaderValue, readHeaders } from './headers.js';
 import { extractBody } from './mime.js';
 import { deriveProject, launchpadHeaders, otherPayload } from './other.js';
 import { buildTopic } from './topic.js';
 import type { LpEvent, MailInfo, ParseOptions, ParseOutcome } from './types.js';
 
 const LAUNCHPAD_WORD = /\bLaunchpad\b/;
+
+/**
+ * Bounds against forged mail: every event carries every task, so N tasks over
+ * N targets would cost N² in output. Real mail has a handful (LAUNCHPAD.md:
+ * seen up to 7); tasks beyond MAX_BUG_TASKS are ignored and at most
+ * MAX_BUG_EVENTS targets get an event.
+ */
+export const MAX_BUG_TASKS = 500;
+export const MAX_BUG_EVENTS = 100;
 
 /** SPEC §2 `event-id`: first 32 hex chars of SHA-256(message-id + "\n" + project-or-empty). */
 export function eventId(messageId: string, project: string | undefined): string {
@@ -87,7 +96,10 @@ function parseUnsafe(raw: Buffer, opts: ParseOptions, info: MailInfo): ParseOutc
     return { kind: 'events', info, events };
   }
 
-  const tasks = headers.all('x-launchpad-bug').map(parseBugTask);
+  const tasks = headers
+    .raw('x-launchpad-bug')
+    .slice(0, MAX_BUG_TASKS)
+    .map((v) => parseBugTask(decodeHeaderValue(v)));
   const facts: BugFacts = {
     bugNumber,
     subject,
@@ -107,7 +119,7 @@ function parseUnsafe(raw: Buffer, opts: ParseOptions, info: MailInfo): ParseOutc
     body,
     bodyTruncated: truncated,
   };
-  for (const entry of fanout(tasks, opts.fanout)) {
+  for (const entry of fanout(tasks, opts.fanout).slice(0, MAX_BUG_EVENTS)) {
     const payload = bugPayload(facts, entry, eventId(idBasis, entry.target));
     events.push({ topic: buildTopic(opts.baseTopic, [entry.target, 'bug', bugNumber]), payload });
   }
