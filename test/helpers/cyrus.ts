@@ -23,7 +23,7 @@ import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import { LmtpClient } from './lmtp.js';
 import { freePorts } from './ports.js';
 import {
-  defaultBaseDir, killGroup, ServerStartError, spawnServer, stopGroup, trackDir, untrackDir, waitForGreeting,
+  defaultBaseDir, killGroup, ServerStartError, spawnServer, squeeze, stopGroup, trackDir, untrackDir, waitForGreeting,
   type ServerProcess,
 } from './proc.js';
 
@@ -298,8 +298,9 @@ class CyrusInstance implements Cyrus {
     );
     this.proc = proc;
     try {
-      await waitForGreeting(this.imapPort, /^\* OK/, proc, `Cyrus imap (${this.dir})`);
-      await waitForGreeting(this.lmtpPort, /^220 /, proc, `Cyrus lmtp (${this.dir})`);
+      // Cyrus writes little to stderr (its log is syslog), but "fatal error" there means a child died.
+      await waitForGreeting(this.imapPort, /^\* OK/, proc, `Cyrus imap (${this.dir})`, 15000, /fatal error/);
+      await waitForGreeting(this.lmtpPort, /^220 /, proc, `Cyrus lmtp (${this.dir})`, 15000, /fatal error/);
       if (this.imapsPort !== undefined) await waitForGreeting(this.imapsPort, null, proc, `Cyrus imaps (${this.dir})`);
       if (this.opts.idled !== false) await this.waitForIdled(proc);
     } catch (err) {
@@ -317,7 +318,7 @@ class CyrusInstance implements Cyrus {
       if (!proc.running()) break;
       await new Promise((r) => setTimeout(r, 10));
     }
-    throw new ServerStartError(`Cyrus idled did not create ${join(this.dir, 'conf/socket/idle')}; output:\n${proc.output()}`);
+    throw new ServerStartError(`Cyrus idled did not create ${join(this.dir, 'conf/socket/idle')}; output:\n${squeeze(proc.output())}`);
   }
 
   async shutdown(): Promise<void> {

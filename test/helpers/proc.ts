@@ -143,19 +143,43 @@ export async function waitForGreeting(
   proc: ServerProcess,
   what: string,
   timeoutMs = 15000,
+  abortIf?: RegExp,
 ): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError = 'no attempt';
   while (Date.now() < deadline) {
     if (!proc.running()) {
-      throw new ServerStartError(`${what}: server exited before port ${port} answered; output:\n${proc.output()}`);
+      throw new ServerStartError(`${what}: server exited before port ${port} answered; output:\n${squeeze(proc.output())}`);
+    }
+    if (abortIf?.test(proc.output())) {
+      throw new ServerStartError(`${what}: server reported a fatal error; output:\n${squeeze(proc.output())}`);
     }
     const attempt = await tryGreeting(port, greeting);
     if (attempt === true) return;
     lastError = attempt;
     await sleep(15);
   }
-  throw new ServerStartError(`${what}: port ${port} did not answer within ${timeoutMs} ms (${lastError}); output:\n${proc.output()}`);
+  throw new ServerStartError(`${what}: port ${port} did not answer within ${timeoutMs} ms (${lastError}); output:\n${squeeze(proc.output())}`);
+}
+
+/** Collapse runs of identical lines ("bind: ... (x40)") so errors stay readable. */
+export function squeeze(output: string): string {
+  const out: string[] = [];
+  let prev: string | undefined;
+  let count = 0;
+  const flush = (): void => {
+    if (prev !== undefined) out.push(count > 1 ? `${prev} (x${count})` : prev);
+  };
+  for (const line of output.split('\n')) {
+    if (line === prev) count++;
+    else {
+      flush();
+      prev = line;
+      count = 1;
+    }
+  }
+  flush();
+  return out.join('\n');
 }
 
 function tryGreeting(port: number, greeting: RegExp | null): Promise<true | string> {

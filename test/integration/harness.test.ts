@@ -144,6 +144,10 @@ describe('Cyrus harness', () => {
 });
 
 describe('Cyrus harness: lifecycle', () => {
+  it('fails fast with what Cyrus printed when it cannot start', async () => {
+    await assert.rejects(startCyrus({ imapdConf: { configdirectory: '/nonexistent/lpmqtt' } }), /fatal error: can't read mailboxes file/);
+  });
+
   it('removes its directory on stop and serves extra users', async () => {
     const cyrus = await startCyrus({ users: { other: 'other-pw' }, idled: false });
     try {
@@ -279,6 +283,10 @@ describe('Mosquitto harness', () => {
     await broker.start();
     const d = await mqtt.connectAsync(broker.wsUrl!, { username: 'alice', password: 'alice-pw', reconnectPeriod: 0 });
     await d.endAsync();
+  });
+
+  it("fails with mosquitto's own message on a bad config", async () => {
+    await assert.rejects(startMosquitto({ configText: ({ port }) => `listener ${port} 127.0.0.1\nno_such_option yes\n` }), /no_such_option/);
   });
 
   it('runs a caller-supplied config with its ports substituted', async () => {
