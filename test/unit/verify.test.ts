@@ -5,54 +5,26 @@
  */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { generateKeyPairSync } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { dkimSign } from 'mailauth/lib/dkim/sign.js';
-import type { DKIMSignOptions } from 'mailauth';
 import { createVerifier, type VerifyResult, type Resolver } from '../../src/verify.js';
 import { parseAuthenticationResults, trustedAuthResults } from '../../src/verify/authres.js';
 import { headerFields } from '../../src/verify/headers.js';
 import { configSchema } from '../../src/config/schema.js';
+import { dkimKey, dkimSignMail, failingDns, fakeDns as fakeDnsFor, type FakeResolver } from '../helpers/dkim.js';
 
 const MAILS = join(import.meta.dirname, '../../../shared/launchpad-mails');
 
-function keyPair(): { privateKey: string; txt: string } {
-  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const p = publicKey.export({ type: 'spki', format: 'der' }).toString('base64');
-  return { privateKey: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(), txt: `v=DKIM1; k=rsa; p=${p}` };
-}
-
-const lp = keyPair();
-const other = keyPair();
-
-function dnsError(code: string, name: string): Error {
-  return Object.assign(new Error(`queryTxt ${code} ${name}`), { code });
-}
+const lp = dkimKey();
+const other = dkimKey();
 
 /** Answers TXT for test._domainkey.launchpad.net and test._domainkey.example.com; NXDOMAIN otherwise. */
 function fakeDns(keys: Record<string, string> = {
   'test._domainkey.launchpad.net': lp.txt,
   'test._domainkey.example.com': other.txt,
-}): Resolver & { queries: string[] } {
-  const queries: string[] = [];
-  const resolver = async (name: string, rrtype: string): Promise<string[][]> => {
-    queries.push(`${rrtype} ${name}`);
-    const txt = rrtype === 'TXT' ? keys[name] : undefined;
-    if (txt === undefined) throw dnsError('ENOTFOUND', name);
-    // long TXT records come as several strings; mailauth joins them
-    return [[txt.slice(0, 200), txt.slice(200)]];
-  };
-  return Object.assign(resolver, { queries });
+}): FakeResolver {
+  return fakeDnsFor(keys);
 }
-
-function failingDns(code: string): Resolver {
-  return async (name) => {
-    throw dnsError(code, name);
-  };
-}
-
-const LP_HEADERS = 'MIME-Version:Content-Type:Date:From:To:Reply-To:References:Message-Id:Subject';
 
 function mail(opts: { subject?: string; extraTop?: string; bugHeader?: string; body?: string } = {}): string {
   const subject = opts.subject ?? '[Bug 1859713] Re: qemu crashes on startup';
@@ -76,21 +48,16 @@ function mail(opts: { subject?: string; extraTop?: string; bugHeader?: string; b
   ].join('\r\n');
 }
 
-async function sign(
+function sign(
   raw: string,
   o: { domain?: string; key?: string; headers?: string; maxBodyLength?: number } = {},
 ): Promise<string> {
-  const data = {
-    signingDomain: o.domain ?? 'launchpad.net',
-    selector: 'test',
-    privateKey: o.key ?? lp.privateKey,
+  return dkimSignMail(raw, {
+    domain: o.domain ?? 'launchpad.net',
+    key: o.key === other.privateKey ? other : lp,
+    ...(o.headers !== undefined ? { headers: o.headers } : {}),
     ...(o.maxBodyLength !== undefined ? { maxBodyLength: o.maxBodyLength } : {}),
-  };
-  // mailauth's signer takes h= as a colon-separated string despite its typings
-  const options = { ...data, signatureData: [data], headerList: (o.headers ?? LP_HEADERS) as unknown as string[] } satisfies DKIMSignOptions;
-  const res = await dkimSign(raw, options);
-  assert.deepEqual(res.errors, [], 'signing failed');
-  return res.signatures + raw;
+  });
 }
 
 const verifyCfg = (v: Record<string, unknown>) => configSchema.parse({ verify: v }).verify;
