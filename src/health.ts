@@ -43,19 +43,21 @@ export interface HealthOptions {
 }
 
 /**
- * How old the last IDLE sign may be before the bridge counts as stuck: the
- * bridge re-issues IDLE every `idle_timeout` s (or polls every
- * `poll_interval` s), and a NOOP may take `watchdog_timeout` s; one full
- * missed cycle is tolerated.
+ * How old the last IDLE sign may be before the bridge counts as stuck. The
+ * watcher reports one every `watchdog_timeout` s while IDLE-ing (a NOOP
+ * checks the connection) and every `poll_interval` s when the server has no
+ * IDLE; one missed report and one slow NOOP are tolerated.
  */
-export function idleMaxAgeMs(imap: { idle_timeout: number; poll_interval: number; watchdog_timeout: number }): number {
-  return (2 * Math.max(imap.idle_timeout, imap.poll_interval) + imap.watchdog_timeout) * 1000;
+export function idleMaxAgeMs(imap: { poll_interval: number; watchdog_timeout: number }): number {
+  return (2 * Math.max(imap.watchdog_timeout, imap.poll_interval) + imap.watchdog_timeout) * 1000;
 }
 
 export class Health extends EventEmitter<{ change: [HealthState] }> {
   private imap = false;
   private mqtt = false;
   private lastIdle: Date | null = null;
+  /** IDLE sign or a mail handled: a bridge busy with a long backlog does not IDLE, yet is alive. */
+  private lastAlive: number | null = null;
   private backlog = 0;
   private events = 0;
   private fatal: string | null = null;
@@ -74,12 +76,14 @@ export class Health extends EventEmitter<{ change: [HealthState] }> {
     });
     this.listen(bridge, 'idle', (at) => {
       this.lastIdle = at;
+      this.lastAlive = Math.max(this.lastAlive ?? 0, at.getTime());
     });
     this.listen(bridge, 'backlog', (n) => {
       this.backlog = n;
     });
     this.listen(bridge, 'mail', ({ result }) => {
       this.mails[result] += 1;
+      if (this.lastIdle !== null) this.lastAlive = Math.max(this.lastAlive ?? 0, this.now());
     });
     this.listen(bridge, 'published', ({ events }) => {
       this.events += events;
@@ -110,10 +114,10 @@ export class Health extends EventEmitter<{ change: [HealthState] }> {
     if (!this.imap) problems.push('imap down');
     if (!this.mqtt) problems.push('mqtt down');
     let idleAlive = false;
-    if (this.lastIdle === null) {
+    if (this.lastIdle === null || this.lastAlive === null) {
       problems.push('no IDLE yet');
     } else {
-      const age = this.now() - this.lastIdle.getTime();
+      const age = this.now() - this.lastAlive;
       idleAlive = age <= this.opts.idleMaxAgeMs;
       if (!idleAlive) problems.push(`no IDLE for ${Math.round(age / 1000)} s`);
     }

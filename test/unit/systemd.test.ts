@@ -1,79 +1,21 @@
 /**
  * sd_notify against a real AF_UNIX datagram socket: a tiny python3 listener
- * stands in for systemd and prints every datagram it receives as one JSON line.
+ * (test/helpers/sdnotify.ts) stands in for systemd.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pino } from 'pino';
 import type { Logger } from '../../src/log.js';
 import { Health, type BridgeSignals } from '../../src/health.js';
 import { SdNotifier, startSystemd } from '../../src/systemd.js';
+import { startNotifyListener, type NotifyListener } from '../helpers/sdnotify.js';
 
-const LISTENER = `
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-s.bind(sys.argv[1])
-print(json.dumps("listening"), flush=True)
-while True:
-    # recv() without ancillary space closes the BARRIER=1 fd, which releases systemd-notify.
-    data = s.recv(65536)
-    print(json.dumps(data.decode()), flush=True)
-`;
-
-interface Listener {
-  socket: string;
-  /** Every datagram so far, BARRIER=1 messages left out. */
-  messages: string[];
-  /** Resolves once a message matching `re` has arrived (index of it). */
-  waitFor(re: RegExp, from?: number): Promise<number>;
-}
-
-async function notifyListener(t: TestContext): Promise<Listener> {
-  const dir = await mkdtemp(join(tmpdir(), 'lpmqtt-sd-'));
-  const socket = join(dir, 'notify');
-  const child: ChildProcess = spawn('python3', ['-c', LISTENER, socket], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.after(async () => {
-    child.kill('SIGKILL');
-    await rm(dir, { recursive: true, force: true });
-  });
-  const messages: string[] = [];
-  let wake: () => void = () => undefined;
-  let buf = '';
-  let listening = false;
-  child.stdout?.on('data', (chunk: Buffer) => {
-    buf += chunk.toString();
-    let nl: number;
-    while ((nl = buf.indexOf('\n')) >= 0) {
-      const msg = JSON.parse(buf.slice(0, nl)) as string;
-      buf = buf.slice(nl + 1);
-      if (msg === 'listening') listening = true;
-      else if (msg !== 'BARRIER=1') messages.push(msg);
-    }
-    wake();
-  });
-  const waitUntil = async (cond: () => boolean, what: string): Promise<void> => {
-    const deadline = Date.now() + 10_000;
-    while (!cond()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}; got ${JSON.stringify(messages)}`);
-      await Promise.race([new Promise<void>((r) => (wake = r)), sleep(50)]);
-    }
-  };
-  await waitUntil(() => listening, 'the python listener');
-  return {
-    socket,
-    messages,
-    waitFor: async (re, from = 0) => {
-      let found = -1;
-      await waitUntil(() => (found = messages.findIndex((m, i) => i >= from && re.test(m))) >= 0, String(re));
-      return found;
-    },
-  };
+async function notifyListener(t: TestContext): Promise<NotifyListener> {
+  const listener = await startNotifyListener();
+  t.after(() => listener.close());
+  return listener;
 }
 
 function capturingLog(): { log: Logger; lines: { level: number; msg: string }[] } {
