@@ -9,9 +9,12 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
-import mqtt from 'mqtt';
+import { pino } from 'pino';
 import { chromium, type Browser } from 'playwright-core';
+import { Bridge } from '../../src/bridge.js';
+import { configSchema } from '../../src/config/schema.js';
 import { DEFAULT_PARSE_OPTIONS, parseMail, type LpEvent } from '../../src/core/index.js';
+import { startCyrus, type Cyrus } from '../helpers/cyrus.js';
 import { BRIDGE_USER, startFirehose, type Firehose } from '../helpers/firehose.js';
 import { createTestCa, type TestCa } from '../helpers/testca.js';
 
@@ -26,6 +29,8 @@ const CHROMIUM_ARGS = [
 
 let ca: TestCa;
 let fh: Firehose;
+let cyrus: Cyrus;
+let bridge: Bridge;
 let server: Server;
 let pageUrl: string;
 let browser: Browser | undefined;
@@ -61,7 +66,17 @@ function servePage(): Promise<{ server: Server; base: string }> {
 before(async () => {
   ca = await createTestCa();
   const cert = await ca.issue('server', ['DNS:localhost', 'IP:127.0.0.1']);
-  fh = await startFirehose({ users: { [BRIDGE_USER]: BRIDGE_PASSWORD }, server: { caFile: ca.caFile, ...cert } });
+  [fh, cyrus] = await Promise.all([
+    startFirehose({ users: { [BRIDGE_USER]: BRIDGE_PASSWORD }, server: { caFile: ca.caFile, ...cert } }),
+    startCyrus(),
+  ]);
+  // The real bridge, logged in to the firehose as its publishing user.
+  const config = configSchema.parse({
+    imap: { host: '127.0.0.1', port: cyrus.imapPort, username: cyrus.user, password: cyrus.password, failed_folder: null },
+    mqtt: { url: fh.url, username: BRIDGE_USER, password: BRIDGE_PASSWORD, client_id: 'lpmqtt-browser-test' },
+  });
+  bridge = new Bridge({ config, log: pino({ level: 'error' }) });
+  await bridge.start();
   const page = await servePage();
   server = page.server;
   pageUrl = `${page.base}/?ws=${encodeURIComponent(fh.wsUrl)}`;
@@ -71,19 +86,11 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  await bridge?.stop();
+  await cyrus?.stop();
   await fh?.stop();
   await ca?.remove();
 });
-
-/** Publishes the events of a mail the way the bridge does (as its broker user, QoS 1). */
-async function publishAsBridge(events: LpEvent[]): Promise<void> {
-  const client = await mqtt.connectAsync(fh.url, { username: BRIDGE_USER, password: BRIDGE_PASSWORD, protocolVersion: 5, reconnectPeriod: 0 });
-  try {
-    for (const ev of events) await client.publishAsync(ev.topic, JSON.stringify(ev.payload), { qos: 1 });
-  } finally {
-    await client.endAsync();
-  }
-}
 
 test('a page subscribed to launchpad/# over websockets shows the bug events the bridge published', async () => {
   assert.ok(browser);
@@ -93,12 +100,13 @@ test('a page subscribed to launchpad/# over websockets shows the bug events the 
   await page.goto(pageUrl);
   await page.waitForSelector('body[data-subscribed="yes"]', { timeout: 15000 });
 
+  // What the bridge must publish for this mail (the parser is tested elsewhere).
   const raw = await readFile(join(MAILS, '001.eml'));
   const outcome = parseMail(raw, DEFAULT_PARSE_OPTIONS);
   assert.equal(outcome.kind, 'events');
   const events = outcome.kind === 'events' ? outcome.events : [];
   assert.ok(events.length >= 2, 'fan-out: more than one target');
-  await publishAsBridge(events);
+  await cyrus.deliver(raw);
 
   // a string: the test is compiled without DOM types
   await page.waitForFunction(`document.querySelectorAll('#events li').length >= ${events.length}`, undefined, { timeout: 15000 });
@@ -132,8 +140,21 @@ test('a hostile title is shown as text, never run as HTML', async () => {
   await page.goto(pageUrl);
   await page.waitForSelector('body[data-subscribed="yes"]', { timeout: 15000 });
   const evil = '<img src=x onerror="document.body.dataset.pwned=1">';
-  await publishAsBridge([{ topic: 'launchpad/evil/bug/1', payload: { 'event-type': 'bug', 'bug-number': '1', project: 'evil', title: evil } }]);
+  await cyrus.deliver(
+    [
+      'From: Mallory <1@bugs.launchpad.net>',
+      `Subject: [Bug 1] ${evil}`,
+      'Message-Id: <evil@example.org>',
+      'X-Generated-By: Launchpad (canonical.com)',
+      'X-Launchpad-Notification-Type: bug',
+      'X-Launchpad-Bug: product=evil; status=New',
+      '',
+      'body',
+      '',
+    ].join('\r\n'),
+  );
   await page.waitForSelector('#events li', { timeout: 15000 });
+  assert.equal(await page.getAttribute('#events li', 'data-topic'), 'launchpad/evil/bug/1');
   assert.equal(await page.textContent('#events li .title'), evil);
   assert.equal(await page.$('#events img'), null);
   assert.equal(await page.getAttribute('body', 'data-pwned'), null);
