@@ -3,6 +3,10 @@
  * (test/helpers/sdnotify.ts) stands in for systemd.
  */
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -120,4 +124,71 @@ test('a missing systemd-notify is reported once, and the daemon goes on', async 
   const warnings = lines.filter((l) => l.level === 40);
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]?.msg ?? '', /systemd-notify was not found/);
+});
+
+const UNIT = join(import.meta.dirname, '../../deploy/lpmqtt.service');
+
+function unitKeys(text: string): Map<string, string[]> {
+  const keys = new Map<string, string[]>();
+  let section = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('#')) continue;
+    const sec = /^\[(.+)\]$/.exec(line);
+    if (sec) {
+      section = sec[1] ?? '';
+      continue;
+    }
+    const eq = line.indexOf('=');
+    const key = `${section}.${line.slice(0, eq)}`;
+    keys.set(key, [...(keys.get(key) ?? []), line.slice(eq + 1)]);
+  }
+  return keys;
+}
+
+test('deploy/lpmqtt.service: Type=notify under its own user, restarted on failure, hardened, and no MemoryDenyWriteExecute (V8 JIT)', async () => {
+  const keys = unitKeys(await readFile(UNIT, 'utf8'));
+  const one = (k: string): string | undefined => keys.get(`Service.${k}`)?.at(-1);
+  assert.equal(one('Type'), 'notify');
+  assert.equal(one('NotifyAccess'), 'all', 'systemd-notify sends from a child process');
+  assert.equal(one('User'), 'lpmqtt');
+  assert.equal(one('Restart'), 'on-failure');
+  assert.match(one('ExecStart') ?? '', /^\/usr\/local\/bin\/lpmqtt run -c \/etc\/lpmqtt\/lpmqtt\.yaml$/);
+  assert.match(one('WatchdogSec') ?? '', /^\d+(s|min)$/);
+  for (const [k, v] of [
+    ['NoNewPrivileges', 'yes'], ['ProtectSystem', 'strict'], ['ProtectHome', 'yes'], ['PrivateTmp', 'yes'],
+    ['PrivateDevices', 'yes'], ['ProtectKernelTunables', 'yes'], ['ProtectKernelModules', 'yes'],
+    ['ProtectControlGroups', 'yes'], ['RestrictAddressFamilies', 'AF_INET AF_INET6 AF_UNIX'],
+    ['SystemCallFilter', '~@privileged @resources'], ['CapabilityBoundingSet', ''],
+  ] as const) {
+    assert.equal(one(k), v, k);
+  }
+  assert.equal(keys.has('Service.MemoryDenyWriteExecute'), false);
+  assert.deepEqual(keys.get('Service.SystemCallFilter'), ['@system-service', '~@privileged @resources']);
+  assert.deepEqual(keys.get('Install.WantedBy'), ['multi-user.target']);
+});
+
+test('deploy/lpmqtt.service passes systemd-analyze verify and scores OK on systemd-analyze security', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'lpmqtt-unit-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  // verify insists that ExecStart's binary exists: point it at this node and the built CLI path.
+  const text = (await readFile(UNIT, 'utf8')).replace(/^ExecStart=\/usr\/local\/bin\/lpmqtt /m, `ExecStart=${process.execPath} /usr/local/lib/lpmqtt/cli.js `);
+  const unit = join(dir, 'lpmqtt.service');
+  await writeFile(unit, text);
+  const run = (args: string[]): Promise<{ code: number; stdout: string; stderr: string }> =>
+    new Promise((resolve) => {
+      execFile('systemd-analyze', args, { cwd: dir }, (err, stdout, stderr) => {
+        resolve({ code: err ? Number((err as { code?: unknown }).code ?? 1) : 0, stdout, stderr });
+      });
+    });
+  const verify = await run(['verify', unit]);
+  // Unknown keys, bad values and missing binaries are reported on stderr.
+  assert.equal(verify.stderr.trim(), '', verify.stderr);
+  assert.equal(verify.code, 0);
+  const security = await run(['security', '--offline=yes', '--no-pager', unit]);
+  const m = /Overall exposure level for lpmqtt\.service: ([\d.]+) (\S+)/.exec(security.stdout);
+  assert.ok(m, security.stdout + security.stderr);
+  console.log(`systemd-analyze security: exposure ${m[1]} ${m[2]}`);
+  // 0 = fully locked down, 10 = unprotected; "OK" is below 3.0 (a network daemon cannot have PrivateNetwork).
+  assert.ok(Number(m[1]) < 3, `exposure ${m[1]}`);
 });
