@@ -7,11 +7,13 @@
  */
 import type { Writable, Readable } from 'node:stream';
 import type { Config } from './config/schema.js';
-import { parseMail, parseOptionsFromConfig, serializePayload } from './core/index.js';
-import type { LpEvent } from './core/types.js';
+import { parseMail, parseOptionsFromConfig } from './core/index.js';
+import type { LpEvent, ParseOutcome } from './core/types.js';
 import { errorReason } from './errors.js';
 import type { Logger } from './log.js';
+import { dryRunLine } from './replay/line.js';
 import { orderedMap } from './replay/ordered.js';
+import { defaultWorkerCount, ParsePool, type BatchResult, type MailRecord } from './replay/pool.js';
 import { planSources, readSources, type SourceItem } from './replay/sources.js';
 import type { Verifier } from './verify.js';
 
@@ -33,8 +35,11 @@ export interface ReplayOptions {
   stdin?: Readable;
   /** Events in flight to the broker at most (default 500). */
   maxInFlight?: number;
-  /** Files read at once (default 32). */
-  readConcurrency?: number;
+  /**
+   * Parse workers for a dry run: 0 parses on the main thread; default: a few
+   * when there are at least WORKER_MIN_ENTRIES files (the output is the same).
+   */
+  workers?: number;
   /** Progress callback (files done, files total, running summary). */
   onProgress?: (done: number, total: number, summary: Readonly<ReplaySummary>) => void;
 }
@@ -81,7 +86,6 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   let done = 0;
   const items = readSources(entries, {
     ...(opts.stdin ? { stdin: opts.stdin } : {}),
-    concurrency: opts.readConcurrency ?? 32,
     onEntryDone: () => {
       done += 1;
       opts.onProgress?.(done, entries.length, summary);
@@ -90,63 +94,86 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
 
   const out = opts.out ? new LineWriter(opts.out) : undefined;
   const publisher = opts.sink ? new InFlight(opts.sink, opts.maxInFlight ?? 500, summary, log) : undefined;
+  const debug = log.isLevelEnabled('debug');
 
-  type Checked = { item: SourceItem; verdict?: Awaited<ReturnType<Verifier>> | { verdict: 'temperror'; reason: string } };
+  const failedItem = (item: { source: string; reason: string }): void => {
+    summary.failed += 1;
+    log.error({ source: item.source, reason: item.reason }, `${item.source}: ${item.reason}`);
+  };
+  /** Counts and logs what one mail turned into. */
+  const account = (source: string, rec: MailRecord): void => {
+    summary.mails += 1;
+    switch (rec.kind) {
+      case 'foreign':
+        summary.foreign += 1;
+        log.info({ source, reason: rec.reason }, `${source}: not a Launchpad mail, skipped: ${rec.reason}`);
+        break;
+      case 'private':
+        summary.private += 1;
+        log.info({ source, messageId: rec.messageId }, `${source}: private bug mail, skipped`);
+        break;
+      case 'invalid':
+        summary.failed += 1;
+        log.error({ source, reason: rec.reason, messageId: rec.messageId }, `${source}: ${rec.reason}`);
+        break;
+      case 'events':
+        summary.events += rec.events;
+        if (debug) log.debug({ source, events: rec.events }, 'mail parsed');
+        break;
+    }
+  };
+  /** Parses one mail here (no worker); returns a promise only when it must wait (publish window full). */
+  const handle = (item: SourceItem): Promise<void> | undefined => {
+    if (item.kind === 'error') {
+      failedItem(item);
+      return undefined;
+    }
+    const outcome = parseMail(item.raw, parseOpts);
+    account(item.source, recordOf(outcome));
+    if (outcome.kind !== 'events') return undefined;
+    if (out) {
+      for (const e of outcome.events) out.add(dryRunLine(e, item.source));
+      return undefined;
+    }
+    return publisher?.submit(item.source, outcome.events);
+  };
+
   const verify = opts.verify;
-  const checked: AsyncIterable<Checked> = verify
-    ? orderedMap(items, 32, async (item): Promise<Checked> => {
-        if (item.kind !== 'mail') return { item };
+  const workers = opts.workers ?? (entries.length >= WORKER_MIN_ENTRIES ? defaultWorkerCount() : 0);
+  try {
+    if (verify) {
+      const checked = orderedMap(flatten(items), VERIFY_CONCURRENCY, async (item) => {
+        if (item.kind !== 'mail') return { item, verdict: undefined };
         try {
           return { item, verdict: await verify(item.raw) };
         } catch (err) {
-          return { item, verdict: { verdict: 'temperror', reason: errorReason(err) } };
+          return { item, verdict: { verdict: 'temperror', reason: errorReason(err) } as const };
         }
-      })
-    : mapSync(items, (item) => ({ item }));
-
-  try {
-    for await (const { item, verdict } of checked) {
-      if (item.kind === 'error') {
-        summary.failed += 1;
-        log.error({ source: item.source, reason: item.reason }, `${item.source}: ${item.reason}`);
-        continue;
-      }
-      summary.mails += 1;
-      const { source } = item;
-      if (verdict !== undefined && verdict.verdict !== 'pass') {
-        if (verdict.verdict === 'fail') {
-          summary.rejected += 1;
-          log.warn({ source, reason: verdict.reason }, `${source}: rejected by sender verification: ${verdict.reason}`);
-        } else {
-          summary.failed += 1;
-          log.error({ source, reason: verdict.reason }, `${source}: sender verification failed: ${verdict.reason}`);
-        }
-        continue;
-      }
-      const outcome = parseMail(item.raw, parseOpts);
-      switch (outcome.kind) {
-        case 'foreign':
-          summary.foreign += 1;
-          log.info({ source, reason: outcome.reason }, `${source}: not a Launchpad mail, skipped: ${outcome.reason}`);
-          break;
-        case 'private':
-          summary.private += 1;
-          log.info({ source, messageId: outcome.info.messageId }, `${source}: private bug mail, skipped`);
-          break;
-        case 'invalid':
-          summary.failed += 1;
-          log.error({ source, reason: outcome.reason, messageId: outcome.info.messageId }, `${source}: ${outcome.reason}`);
-          break;
-        case 'events':
-          summary.events += outcome.events.length;
-          if (log.isLevelEnabled('debug')) log.debug({ source, events: outcome.events.length }, 'mail parsed');
-          if (out) {
-            for (const e of outcome.events) out.add(dryRunLine(e, source));
-            if (out.full) await out.flush();
-          } else if (publisher) {
-            await publisher.submit(source, outcome.events);
+      });
+      for await (const { item, verdict } of checked) {
+        if (verdict !== undefined && verdict.verdict !== 'pass') {
+          summary.mails += 1;
+          if (verdict.verdict === 'fail') {
+            summary.rejected += 1;
+            log.warn({ source: item.source, reason: verdict.reason }, `${item.source}: rejected by sender verification: ${verdict.reason}`);
+          } else {
+            summary.failed += 1;
+            log.error({ source: item.source, reason: verdict.reason }, `${item.source}: sender verification failed: ${verdict.reason}`);
           }
-          break;
+          continue;
+        }
+        await handle(item);
+        if (out?.full) await out.flush();
+      }
+    } else if (out && workers > 0) {
+      await viaWorkers(items, out, new ParsePool({ parseOptions: parseOpts, workers }), failedItem, account);
+    } else {
+      for await (const batch of items) {
+        for (const item of batch) {
+          const wait = handle(item);
+          if (wait) await wait;
+        }
+        if (out?.full) await out.flush();
       }
     }
   } catch (err) {
@@ -164,11 +191,6 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
   return summary;
 }
 
-/** A SPEC §5 line (without the newline). */
-export function dryRunLine(event: LpEvent, source: string): string {
-  return `{"topic":${JSON.stringify(event.topic)},"payload":${serializePayload(event.payload)},"source":${JSON.stringify(source)}}`;
-}
-
 /** One human sentence of the counts, for the summary log line. */
 export function describeSummary(s: Readonly<ReplaySummary>, dryRun: boolean): string {
   const parts = [
@@ -182,8 +204,68 @@ export function describeSummary(s: Readonly<ReplaySummary>, dryRun: boolean): st
   return `replay${dryRun ? ' (dry run)' : ''}: ${parts.join(', ')}`;
 }
 
-async function* mapSync<T, R>(src: AsyncIterable<T>, fn: (t: T) => R): AsyncGenerator<R> {
-  for await (const t of src) yield fn(t);
+export { dryRunLine } from './replay/line.js';
+
+/** Below this many files, starting workers costs more than it saves. */
+export const WORKER_MIN_ENTRIES = 200;
+
+function recordOf(outcome: ParseOutcome): MailRecord {
+  switch (outcome.kind) {
+    case 'events':
+      return { kind: 'events', events: outcome.events.length };
+    case 'private':
+      return outcome.info.messageId === undefined ? { kind: 'private' } : { kind: 'private', messageId: outcome.info.messageId };
+    default:
+      return outcome.info.messageId === undefined
+        ? { kind: outcome.kind, reason: outcome.reason }
+        : { kind: outcome.kind, reason: outcome.reason, messageId: outcome.info.messageId };
+  }
+}
+
+/**
+ * The dry run with parse workers: batches go out as they are read (at most
+ * two per worker waiting), results come back in order; logs, counts and
+ * stdout stay on this thread.
+ */
+async function viaWorkers(
+  items: AsyncIterable<SourceItem[]>,
+  out: LineWriter,
+  pool: ParsePool,
+  failedItem: (item: { source: string; reason: string }) => void,
+  account: (source: string, rec: MailRecord) => void,
+): Promise<void> {
+  const queue: Array<{ batch: SourceItem[]; result: Promise<BatchResult> | undefined }> = [];
+  const finishOne = async (): Promise<void> => {
+    const { batch, result } = queue.shift()!;
+    const r = result ? await result : undefined;
+    let k = 0;
+    for (const item of batch) {
+      if (item.kind === 'error') failedItem(item);
+      else account(item.source, r!.records[k++]!);
+    }
+    if (r && r.lines.byteLength > 0) out.addBytes(Buffer.from(r.lines));
+    if (out.full) await out.flush();
+  };
+  try {
+    for await (const batch of items) {
+      const mails = batch.filter((i): i is Extract<SourceItem, { kind: 'mail' }> => i.kind === 'mail');
+      const result = mails.length > 0 ? pool.submit(mails) : undefined;
+      // Awaited in turn below; keep an early failure from counting as unhandled meanwhile.
+      result?.catch(() => undefined);
+      queue.push({ batch, result });
+      while (queue.length > pool.size * 2) await finishOne();
+    }
+    while (queue.length > 0) await finishOne();
+  } finally {
+    await pool.close();
+  }
+}
+
+/** Mails verified at the same time (DNS lookups). */
+const VERIFY_CONCURRENCY = 32;
+
+async function* flatten<T>(src: AsyncIterable<T[]>): AsyncGenerator<T> {
+  for await (const batch of src) yield* batch;
 }
 
 function isEpipe(err: unknown): boolean {
@@ -197,6 +279,8 @@ function isEpipe(err: unknown): boolean {
 class LineWriter {
   readonly #stream: Writable;
   #parts: string[] = [];
+  /** Chunks already encoded (from parse workers), written before any text added after them. */
+  #bytes: Buffer[] = [];
   #size = 0;
   #error: Error | undefined;
 
@@ -212,15 +296,34 @@ class LineWriter {
     this.#size += line.length + 1;
   }
 
+  /** Adds encoded lines (each already ending in a newline). */
+  addBytes(bytes: Buffer): void {
+    if (this.#parts.length > 0) this.#bytes.push(Buffer.from(this.#takeText()));
+    this.#bytes.push(bytes);
+    this.#size += bytes.length;
+  }
+
+  #takeText(): string {
+    const text = this.#parts.join('');
+    this.#parts = [];
+    return text;
+  }
+
   get full(): boolean {
     return this.#size >= 256 * 1024;
   }
 
   async flush(): Promise<void> {
     if (this.#error) throw this.#error;
-    if (this.#parts.length === 0) return;
-    const chunk = this.#parts.join('');
-    this.#parts = [];
+    if (this.#parts.length === 0 && this.#bytes.length === 0) return;
+    let chunk: string | Buffer;
+    if (this.#bytes.length === 0) {
+      chunk = this.#takeText();
+    } else {
+      if (this.#parts.length > 0) this.#bytes.push(Buffer.from(this.#takeText()));
+      chunk = this.#bytes.length === 1 ? this.#bytes[0]! : Buffer.concat(this.#bytes);
+      this.#bytes = [];
+    }
     this.#size = 0;
     if (!this.#stream.write(chunk)) {
       await new Promise<void>((resolve, reject) => {
@@ -259,8 +362,11 @@ class InFlight {
     this.#log = log;
   }
 
-  async submit(source: string, events: readonly LpEvent[]): Promise<void> {
-    while (this.#events >= this.#max && this.#pending.size > 0) await Promise.race(this.#pending);
+  /** Sends; returns a promise to wait for only when the window is full. */
+  submit(source: string, events: readonly LpEvent[]): Promise<void> | undefined {
+    if (this.#events >= this.#max && this.#pending.size > 0) {
+      return Promise.race(this.#pending).then(() => this.submit(source, events));
+    }
     const n = events.length;
     this.#events += n;
     let p: Promise<void>;
@@ -280,6 +386,7 @@ class InFlight {
       },
     );
     this.#pending.add(p);
+    return undefined;
   }
 
   async #send(events: readonly LpEvent[]): Promise<void> {

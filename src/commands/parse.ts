@@ -37,17 +37,19 @@ Examples:
       const color = process.stdout.isTTY === true && process.env['NO_COLOR'] === undefined;
       let bad = 0;
       let first = true;
-      for await (const item of readSources(await planSources([file]))) {
-        if (!first) process.stdout.write('\n');
-        first = false;
-        if (item.kind === 'error') {
-          bad += 1;
-          process.stderr.write(`lpmqtt parse: ${item.source}: ${item.reason}\n`);
-          continue;
+      for await (const batch of readSources(await planSources([file]))) {
+        for (const item of batch) {
+          if (!first) process.stdout.write('\n');
+          first = false;
+          if (item.kind === 'error') {
+            bad += 1;
+            process.stderr.write(`lpmqtt parse: ${item.source}: ${item.reason}\n`);
+            continue;
+          }
+          const outcome = parseMail(item.raw, opts);
+          if (outcome.kind === 'invalid') bad += 1;
+          process.stdout.write(formatOutcome(item.source, outcome, { color }));
         }
-        const outcome = parseMail(item.raw, opts);
-        if (outcome.kind === 'invalid') bad += 1;
-        process.stdout.write(formatOutcome(item.source, outcome, { color }));
       }
       process.exitCode = bad > 0 ? 1 : 0;
     });

@@ -6,7 +6,7 @@
 import { readFile, access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { iniToConfig, looksLikeIni } from './ini.js';
@@ -136,10 +136,11 @@ function parseStructured(text: string, file: string, name: string, problems: str
       return undefined;
     }
   }
-  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true });
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
     for (const e of doc.errors) {
-      const pos = e.linePos?.[0];
+      const pos = lineCounter.linePos(e.pos[0]);
       problems.push(`${name}${pos ? `:${pos.line}:${pos.col}` : ''}: not valid YAML: ${e.message.split('\n')[0]}`);
     }
     return undefined;
