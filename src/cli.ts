@@ -11,16 +11,29 @@
 import { readFileSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, UsageError, errorReason } from './errors.js';
-import { registerCheckConfig } from './commands/check-config.js';
-import { registerParse } from './commands/parse.js';
-import { registerReplay } from './commands/replay.js';
 
-/** Every subcommand, in the order `--help` lists them. A new one is one more line here. */
-const COMMANDS: ReadonlyArray<(program: Command) => Command> = [
-  registerReplay,
-  registerParse,
-  registerCheckConfig,
+type Register = (program: Command) => Command;
+
+/**
+ * Every subcommand, in the order `--help` lists them; a new one is one more
+ * line here. Each is loaded only when it is the one asked for (or for the
+ * overall help), so one command's imports never slow down another's start.
+ */
+const COMMANDS: ReadonlyArray<readonly [name: string, load: () => Promise<Register>]> = [
+  ['run', async () => {
+    const { registerRun } = await import('./commands/run.js');
+    return (program) => registerRun(program, (code) => process.exit(code));
+  }],
+  ['replay', async () => (await import('./commands/replay.js')).registerReplay],
+  ['parse', async () => (await import('./commands/parse.js')).registerParse],
+  ['check-config', async () => (await import('./commands/check-config.js')).registerCheckConfig],
+  ['watch', async () => (await import('./commands/watch.js')).registerWatch],
 ];
+
+/** The subcommand named on the command line: the first argument that is not an option. */
+function commandOf(argv: readonly string[]): string | undefined {
+  return argv.slice(2).find((a) => !a.startsWith('-'));
+}
 
 function version(): string {
   // src/cli.ts and dist/cli.js both sit one level below package.json.
@@ -28,7 +41,7 @@ function version(): string {
   return pkg.version ?? '0.0.0';
 }
 
-function buildProgram(): Command {
+async function buildProgram(argv: readonly string[]): Promise<Command> {
   const program = new Command('lpmqtt')
     .description('Bridge Launchpad notification mail (IMAP IDLE) to MQTT firehose events')
     .version(version(), '-V, --version', 'print the version and exit')
@@ -37,7 +50,14 @@ function buildProgram(): Command {
     .exitOverride()
     .showHelpAfterError('(see lpmqtt --help)')
     .configureHelp({ sortSubcommands: false });
-  for (const register of COMMANDS) register(program);
+  const asked = commandOf(argv);
+  const known = COMMANDS.some(([name]) => name === asked);
+  const versionOnly = asked === undefined && argv.slice(2).some((a) => a === '-V' || a === '--version');
+  for (const [name, load] of COMMANDS) {
+    // An unknown name (a typo, `help`) or none loads them all, for the help text and suggestions.
+    if (versionOnly) break;
+    if (!known || name === asked) (await load())(program);
+  }
   program.addHelpText(
     'after',
     `
@@ -59,7 +79,7 @@ Examples:
 }
 
 async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
+  const program = await buildProgram(argv);
   try {
     await program.parseAsync([...argv]);
     return typeof process.exitCode === 'number' ? process.exitCode : 0;

@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, mkdir, rm, writeFile, symlink } from 'node:fs/promises';
+import { mkdtemp, mkdir, readFile, rm, writeFile, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { configFromObject, imapPort, loadConfig, maskSecrets, maskUrl } from '../../src/config/load.js';
+import { configSchema } from '../../src/config/schema.js';
 import { ConfigError } from '../../src/errors.js';
 import { iniBoolean, interpolate, looksLikeIni, parseIni } from '../../src/config/ini.js';
 
@@ -402,4 +403,17 @@ test('maskSecrets hides passwords (and URL credentials), keeps everything else',
   assert.equal(maskUrl('mqtt://broker:1883'), 'mqtt://broker:1883');
   // No password: nothing to mask, no key invented.
   assert.equal(maskSecrets(await configFromObject({})).imap.password, undefined);
+});
+
+test('the example lpmqtt.yaml at the repository root is valid, holds the defaults and names every key', async () => {
+  const root = new URL('../../', import.meta.url).pathname;
+  const { config, source } = await loadConfig({ cwd: root, env: {} });
+  assert.equal(source, path.join(root, 'lpmqtt.yaml'));
+  assert.deepEqual(config, await configFromObject({}));
+  const text = await readFile(path.join(root, 'lpmqtt.yaml'), 'utf8');
+  for (const [section, schema] of Object.entries(configSchema.shape)) {
+    assert.match(text, new RegExp(`^${section}:`, 'm'), section);
+    const keys = Object.keys((schema as unknown as { def: { innerType: { shape: object } } }).def.innerType.shape);
+    for (const key of keys) assert.match(text, new RegExp(`^ {2}#? ?${key}:`, 'm'), `${section}.${key} is not in lpmqtt.yaml`);
+  }
 });
