@@ -16,12 +16,14 @@ function asBuffer(b: Uint8Array): Buffer {
  * transport white space allowed) → nothing, any other `=` kept. Runs between
  * escapes are copied natively, which keeps this fast on long text.
  */
-export function decodeQuotedPrintable(input: Uint8Array): Buffer {
+export function decodeQuotedPrintable(input: Uint8Array, scratch?: Buffer): Buffer {
   const src = asBuffer(input);
   let eq = src.indexOf(0x3d);
   if (eq < 0) return src;
   const len = src.length;
-  const out = Buffer.allocUnsafe(len);
+  // The output is never longer than the input; a caller that decodes right
+  // away may lend a scratch buffer and save the allocation.
+  const out = scratch && scratch.length >= len ? scratch : Buffer.allocUnsafe(len);
   let n = 0;
   let i = 0;
   while (eq >= 0) {

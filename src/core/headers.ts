@@ -4,6 +4,7 @@
  * Linear in the size of the header block; the body is never looked at.
  */
 import { isUtf8 } from 'node:buffer';
+import { decodeWindows1252 } from './charset.js';
 import { decodeEncodedWords } from './rfc2047.js';
 
 /** One header field: lower-cased name and the raw value (folds kept, undecoded). */
@@ -22,31 +23,33 @@ export interface HeaderBounds {
   separated: boolean;
 }
 
-/** Find the empty line that ends the header block (`\n\n` or `\n\r\n`), scanning from `start`. */
+const LFLF = Buffer.from('\n\n');
+const LFCRLF = Buffer.from('\n\r\n');
+
+/** Find the empty line that ends the header block (`\n\n` or `\n\r\n`) between `start` and `end`. */
 export function findHeaderEnd(raw: Uint8Array, start = 0, end = raw.length): HeaderBounds {
   // An empty header block: the input starts with the empty line.
   if (start < end && raw[start] === 0x0a) return { headerEnd: start, bodyOffset: start + 1, separated: true };
   if (start + 1 < end && raw[start] === 0x0d && raw[start + 1] === 0x0a) {
     return { headerEnd: start, bodyOffset: start + 2, separated: true };
   }
-  const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength);
-  let pos = start;
-  for (;;) {
-    const lf = buf.indexOf(0x0a, pos);
-    if (lf < 0 || lf >= end) return { headerEnd: end, bodyOffset: end, separated: false };
-    const next = lf + 1;
-    if (next < end && buf[next] === 0x0a) return { headerEnd: next, bodyOffset: next + 1, separated: true };
-    if (next + 1 < end && buf[next] === 0x0d && buf[next + 1] === 0x0a) {
-      return { headerEnd: next, bodyOffset: next + 2, separated: true };
-    }
-    pos = next;
-  }
+  // Two native searches instead of one call per line: the first `\n\n`, then
+  // a `\n\r\n` before it (CRLF mail has no `\n\n` in its header block).
+  const region = Buffer.from(raw.buffer, raw.byteOffset + start, end - start);
+  const lf = region.indexOf(LFLF);
+  const crlf = (lf < 0 ? region : region.subarray(0, lf + 2)).indexOf(LFCRLF);
+  if (crlf >= 0 && (lf < 0 || crlf < lf)) return { headerEnd: start + crlf + 1, bodyOffset: start + crlf + 3, separated: true };
+  if (lf >= 0) return { headerEnd: start + lf + 1, bodyOffset: start + lf + 2, separated: true };
+  return { headerEnd: end, bodyOffset: end, separated: false };
 }
 
-/** Header text: UTF-8 when valid (RFC 6532 allows it), else Latin-1 so no byte is lost. */
+/**
+ * Header text as Latin-1: one byte per character, so string and byte offsets
+ * agree and no byte is lost. Values are turned into real text (UTF-8, RFC
+ * 6532, else windows-1252) one at a time, when asked for: see decodeHeaderValue.
+ */
 export function headerText(raw: Uint8Array, start: number, end: number): string {
-  const buf = Buffer.from(raw.buffer, raw.byteOffset + start, end - start);
-  return isUtf8(buf) ? buf.toString('utf8') : buf.toString('latin1');
+  return Buffer.from(raw.buffer, raw.byteOffset + start, end - start).toString('latin1');
 }
 
 function isFieldNameChar(c: number): boolean {
@@ -54,95 +57,134 @@ function isFieldNameChar(c: number): boolean {
 }
 
 /**
- * Split header text into fields. Lines that are not `name: value` (an mbox
- * `From ` line, garbage) are skipped together with their continuation lines.
+ * Split header text into fields: four offsets per field (name start, name
+ * end, value start, value end) into `text`. Nothing is sliced or lower-cased
+ * here; look-ups compare names in place (HeaderList). Lines that are not
+ * `name: value` (an mbox `From ` line, garbage) are skipped together with
+ * their continuation lines.
  */
-export function splitFields(text: string): HeaderField[] {
-  const fields: HeaderField[] = [];
+export function splitFieldOffsets(text: string): number[] {
+  const offs: number[] = [];
   const len = text.length;
   let pos = 0;
-  let current: { name: string; start: number } | undefined;
-  let valueEnd = 0;
-  const close = (): void => {
-    if (current) fields.push({ name: current.name, raw: text.slice(current.start, valueEnd) });
-    current = undefined;
-  };
+  let open = false;
   while (pos < len) {
     let nl = text.indexOf('\n', pos);
     if (nl < 0) nl = len;
     const first = text.charCodeAt(pos);
     if (first === 0x20 || first === 0x09) {
-      // Continuation line: belongs to the open field (or to a skipped line).
-      if (current) valueEnd = nl;
+      // Continuation line: extends the open field (or belongs to a skipped line).
+      if (open) offs[offs.length - 1] = nl;
     } else {
-      close();
       // Field name: printable ASCII up to the colon; obsolete syntax (RFC 5322
-      // §4.5.) allows white space before the colon. Scanning stops at the first
-      // other character, so a long line without a colon costs nothing extra.
+      // §4.5) allows white space before the colon. The scan stops at the first
+      // other character, so each line is looked at once.
       let i = pos;
       while (i < nl && isFieldNameChar(text.charCodeAt(i))) i++;
       const nameEnd = i;
       while (i < nl && (text.charCodeAt(i) === 0x20 || text.charCodeAt(i) === 0x09)) i++;
-      if (nameEnd > pos && i < nl && text.charCodeAt(i) === 0x3a) {
-        current = { name: text.slice(pos, nameEnd).toLowerCase(), start: i + 1 };
-        valueEnd = nl;
-      }
+      open = nameEnd > pos && i < nl && text.charCodeAt(i) === 0x3a;
+      if (open) offs.push(pos, nameEnd, i + 1, nl);
     }
     pos = nl + 1;
   }
-  close();
-  return fields;
+  return offs;
+}
+
+/** Split header text into fields (lower-cased names, raw values). */
+export function splitFields(text: string): readonly HeaderField[] {
+  return new HeaderList(text, splitFieldOffsets(text)).fields;
 }
 
 const FOLD = /\r?\n[ \t]*/g;
+
+const HIGH = /[\x80-\xff]/;
+
+/** Raw 8-bit header bytes (held as Latin-1 characters) → text: UTF-8 when valid, else windows-1252. */
+function eightBit(v: string): string {
+  if (!HIGH.test(v)) return v;
+  const bytes = Buffer.from(v, 'latin1');
+  return isUtf8(bytes) ? bytes.toString('utf8') : decodeWindows1252(bytes);
+}
 
 /** Unfold (line break + white space → one space), decode RFC 2047 words, trim. */
 export function decodeHeaderValue(raw: string): string {
   let v = raw;
   if (v.indexOf('\n') >= 0) v = v.replace(FOLD, ' ');
-  return decodeEncodedWords(v.trim()).trim();
+  return decodeEncodedWords(eightBit(v).trim()).trim();
 }
 
 /** Unfold and trim, without decoding encoded-words (for structured fields such as Authentication-Results). */
 export function unfoldHeaderValue(raw: string): string {
   let v = raw;
   if (v.indexOf('\n') >= 0) v = v.replace(FOLD, ' ');
-  return v.trim();
+  return eightBit(v).trim();
 }
 
 /** The fields of one header block with cheap look-ups by name. */
 export class HeaderList {
-  readonly fields: readonly HeaderField[];
-  private index: Map<string, string[]> | undefined;
+  private readonly text: string;
+  /** Four offsets per field into `text`: name start, name end, value start, value end. */
+  private readonly offs: readonly number[];
+  private materialized: HeaderField[] | undefined;
 
-  constructor(fields: readonly HeaderField[]) {
-    this.fields = fields;
+  constructor(text: string, offs: readonly number[]) {
+    this.text = text;
+    this.offs = offs;
   }
 
-  private lookup(): Map<string, string[]> {
-    if (this.index) return this.index;
-    const idx = new Map<string, string[]>();
-    for (const f of this.fields) {
-      const list = idx.get(f.name);
-      if (list) list.push(f.raw);
-      else idx.set(f.name, [f.raw]);
+  /** Does field `k` have the (lower-case) name `lower`? Length first, then case-insensitive in place. */
+  private is(k: number, lower: string): boolean {
+    const start = this.offs[k] as number;
+    const n = lower.length;
+    if ((this.offs[k + 1] as number) - start !== n) return false;
+    const t = this.text;
+    for (let j = 0; j < n; j++) {
+      let c = t.charCodeAt(start + j);
+      if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+      if (c !== lower.charCodeAt(j)) return false;
     }
-    this.index = idx;
-    return idx;
+    return true;
+  }
+
+  private rawAt(k: number): string {
+    return this.text.slice(this.offs[k + 2], this.offs[k + 3]);
+  }
+
+  /** Every field: lower-cased name and raw value, in header order. */
+  get fields(): readonly HeaderField[] {
+    if (!this.materialized) {
+      const out: HeaderField[] = [];
+      for (let k = 0; k < this.offs.length; k += 4) {
+        out.push({ name: this.text.slice(this.offs[k], this.offs[k + 1]).toLowerCase(), raw: this.rawAt(k) });
+      }
+      this.materialized = out;
+    }
+    return this.materialized;
   }
 
   /** Raw values (folded, undecoded) of every field called `name`, in header order. */
-  raw(name: string): readonly string[] {
-    return this.lookup().get(name.toLowerCase()) ?? [];
+  raw(name: string): string[] {
+    const lower = name.toLowerCase();
+    const out: string[] = [];
+    for (let k = 0; k < this.offs.length; k += 4) if (this.is(k, lower)) out.push(this.rawAt(k));
+    return out;
+  }
+
+  /** Raw value of the first field called `name`. */
+  firstRaw(name: string): string | undefined {
+    const lower = name.toLowerCase();
+    for (let k = 0; k < this.offs.length; k += 4) if (this.is(k, lower)) return this.rawAt(k);
+    return undefined;
   }
 
   has(name: string): boolean {
-    return this.lookup().has(name.toLowerCase());
+    return this.firstRaw(name) !== undefined;
   }
 
   /** Decoded value of the first field called `name`; undefined when there is none. */
   get(name: string): string | undefined {
-    const r = this.raw(name)[0];
+    const r = this.firstRaw(name);
     return r === undefined ? undefined : decodeHeaderValue(r);
   }
 
@@ -151,8 +193,13 @@ export class HeaderList {
     return this.raw(name).map(decodeHeaderValue);
   }
 
+  /** Raw fields whose name starts with the (lower-case) `prefix`, in header order. */
+  withPrefix(prefix: string): HeaderField[] {
+    return this.fields.filter((f) => f.name.startsWith(prefix));
+  }
+
   get size(): number {
-    return this.fields.length;
+    return this.offs.length / 4;
   }
 }
 
@@ -164,11 +211,40 @@ export interface ReadHeaders {
   separated: boolean;
 }
 
+/** Most header blocks end well within this many bytes; see readHeaders. */
+const HEAD_CHUNK = 64 * 1024;
+
 /** Read the header block of a raw mail (or MIME part) between `start` and `end`. */
 export function readHeaders(raw: Uint8Array, start = 0, end = raw.length): ReadHeaders {
-  const b = findHeaderEnd(raw, start, end);
-  const fields = splitFields(headerText(raw, start, b.headerEnd));
-  return { headers: new HeaderList(fields), bodyOffset: b.bodyOffset, separated: b.separated };
+  // Fast path: decode the first chunk as Latin-1 once and search the string
+  // (string and byte offsets agree); only a header block longer than the chunk
+  // falls back to searching the bytes.
+  const chunkEnd = Math.min(end, start + HEAD_CHUNK);
+  const chunk = headerText(raw, start, chunkEnd);
+  let b: HeaderBounds | undefined;
+  if (chunk.charCodeAt(0) === 0x0a) b = { headerEnd: start, bodyOffset: start + 1, separated: true };
+  else if (chunk.startsWith('\r\n')) b = { headerEnd: start, bodyOffset: start + 2, separated: true };
+  else {
+    for (let pos = 0; ; ) {
+      const nl = chunk.indexOf('\n', pos);
+      if (nl < 0) break;
+      const next = chunk.charCodeAt(nl + 1);
+      if (next === 0x0a) {
+        b = { headerEnd: start + nl + 1, bodyOffset: start + nl + 2, separated: true };
+        break;
+      }
+      if (next === 0x0d && chunk.charCodeAt(nl + 2) === 0x0a) {
+        b = { headerEnd: start + nl + 1, bodyOffset: start + nl + 3, separated: true };
+        break;
+      }
+      pos = nl + 1;
+    }
+    if (!b && chunkEnd === end) b = { headerEnd: end, bodyOffset: end, separated: false };
+  }
+  b ??= findHeaderEnd(raw, start, end);
+  // A fresh (flat) string of just the header block scans faster than a slice of the chunk.
+  const text = headerText(raw, start, b.headerEnd);
+  return { headers: new HeaderList(text, splitFieldOffsets(text)), bodyOffset: b.bodyOffset, separated: b.separated };
 }
 
 /**

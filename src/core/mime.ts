@@ -166,6 +166,16 @@ function encodedCap(maxBytes: number): number {
   return maxBytes * 4 + 4096;
 }
 
+// parseMail is synchronous and decodes the bytes to text right away, so one
+// scratch buffer serves every call; it is kept only while it stays small.
+const SCRATCH_KEEP = 1 << 20;
+let scratch = Buffer.allocUnsafe(0);
+function scratchFor(len: number): Buffer | undefined {
+  if (len > SCRATCH_KEEP) return undefined;
+  if (scratch.length < len) scratch = Buffer.allocUnsafe(Math.max(len, 16384));
+  return scratch;
+}
+
 function decodePart(raw: Buffer, part: PartRef, maxBytes: number): BodyResult {
   const cte = (part.headers.get('content-transfer-encoding') ?? '').toLowerCase();
   const charset = parseMimeValue(part.headers.get('content-type')).params.get('charset');
@@ -180,7 +190,7 @@ function decodePart(raw: Buffer, part: PartRef, maxBytes: number): BodyResult {
     cut = true;
   }
   let decoded: Buffer;
-  if (cte === 'quoted-printable') decoded = decodeQuotedPrintable(bytes);
+  if (cte === 'quoted-printable') decoded = decodeQuotedPrintable(bytes, scratchFor(bytes.length));
   else if (cte === 'base64') decoded = decodeBase64(bytes);
   else decoded = bytes;
   let text = decodeBytes(decoded, charset);

@@ -17,8 +17,8 @@ export const OTHER_RESERVED = new Set([
 /** Every `X-Launchpad-*` header as `name-without-prefix → value` (repeated → array), header order. */
 export function launchpadHeaders(headers: HeaderList): Record<string, Json> {
   const out: Record<string, Json> = {};
-  for (const f of headers.fields) {
-    if (!f.name.startsWith(PREFIX) || f.name.length === PREFIX.length) continue;
+  for (const f of headers.withPrefix(PREFIX)) {
+    if (f.name.length === PREFIX.length) continue;
     const key = f.name.slice(PREFIX.length);
     const value = decodeHeaderValue(f.raw);
     const prev = Object.hasOwn(out, key) ? out[key] : undefined;

@@ -2,7 +2,7 @@
  * parseMail: one raw mail → what to publish (SPEC §1–§4). Pure and
  * synchronous: no I/O, no clock, no logger; never throws.
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { type BugFacts, bugPayload, fanout, findBugNumber, parseBugTask, words, yesNo } from './bug.js';
 import { parseMailDate } from './date.js';
 import { type HeaderList, decodeHeaderValue, readHeaders } from './headers.js';
@@ -24,7 +24,7 @@ export const MAX_BUG_EVENTS = 100;
 
 /** SPEC §2 `event-id`: first 32 hex chars of SHA-256(message-id + "\n" + project-or-empty). */
 export function eventId(messageId: string, project: string | undefined): string {
-  return createHash('sha256').update(`${messageId}\n${project ?? ''}`, 'utf8').digest('hex').slice(0, 32);
+  return hash('sha256', `${messageId}\n${project ?? ''}`, 'hex').slice(0, 32);
 }
 
 /** Message-Id without angle brackets (the first `<...>` when there is one); undefined when missing or empty. */
@@ -82,7 +82,7 @@ function parseUnsafe(raw: Buffer, opts: ParseOptions, info: MailInfo): ParseOutc
   const { body, truncated } = extractBody(raw, headers, bodyOffset, opts.maxBodyBytes);
   const date = parseMailDate(headers.get('date'));
   // Without a Message-Id the event-id would collide across mails; a digest of the mail stands in.
-  const idBasis = messageId ?? `sha256:${createHash('sha256').update(raw).digest('hex')}`;
+  const idBasis = messageId ?? `sha256:${hash('sha256', raw, 'hex')}`;
   const events: LpEvent[] = [];
 
   if (!isBug) {

@@ -41,10 +41,34 @@ test('obsolete white space before the colon is accepted; lines that are not fiel
   );
 });
 
-test('8-bit UTF-8 header values are read as UTF-8, invalid bytes as Latin-1', () => {
+test('8-bit UTF-8 header values are read as UTF-8, invalid bytes as windows-1252', () => {
   assert.equal(readHeaders(mail('Subject: Märdian\n\n')).headers.get('subject'), 'Märdian');
   const latin = Buffer.concat([Buffer.from('Subject: M'), Buffer.from([0xe4]), Buffer.from('rdian\n\n')]);
   assert.equal(readHeaders(latin).headers.get('subject'), 'Märdian');
+});
+
+test('header blocks longer than the fast-path chunk (64 KB) are read whole', () => {
+  const long = 'v'.repeat(70_000);
+  const r = readHeaders(mail(`A: ${long}\nB: 2\n\nbody`));
+  assert.equal(r.headers.get('a'), long);
+  assert.equal(r.headers.get('b'), '2');
+  assert.equal(mail(`A: ${long}\nB: 2\n\nbody`).subarray(r.bodyOffset).toString(), 'body');
+  // The empty line straddles the chunk boundary: "\n" is the chunk's last byte.
+  const pre = `A: ${'x'.repeat(64 * 1024 - 4)}`;
+  for (const sep of ['\n\n', '\n\r\n']) {
+    const raw = mail(`${pre}${sep}tail`);
+    assert.equal(raw.indexOf(sep), 64 * 1024 - 1);
+    const h = readHeaders(raw);
+    assert.equal(raw.subarray(h.bodyOffset).toString(), 'tail');
+    assert.equal(h.separated, true);
+  }
+});
+
+test('8-bit values are decoded per header: UTF-8 where valid, windows-1252 elsewhere', () => {
+  const raw = Buffer.concat([Buffer.from('A: Märdian\nB: caf'), Buffer.from([0xe9, 0x20, 0x80]), Buffer.from('\n\n')]);
+  const { headers } = readHeaders(raw);
+  assert.equal(headers.get('a'), 'Märdian');
+  assert.equal(headers.get('b'), 'café €');
 });
 
 test('a mail without an empty line is all headers', () => {
@@ -76,7 +100,9 @@ test('Date: RFC 5322 forms to ISO 8601 UTC; anything else is absent', () => {
   assert.equal(parseMailDate('Mon, 1 Jan 99 00:00 EST'), '1999-01-01T05:00:00.000Z');
   assert.equal(parseMailDate('Tue, 02 Jan 2024 03:04:05 GMT'), '2024-01-02T03:04:05.000Z');
   assert.equal(parseMailDate('Tue, 02 Jan 2024 03:04:05'), '2024-01-02T03:04:05.000Z');
-  for (const bad of [undefined, '', 'yesterday', '31 Feb 2024 10:00:00 +0000', '12 Foo 2024 10:00:00 +0000', '1 Jan 2024 25:00:00 +0000', '1']) {
+  assert.equal(parseMailDate('29 Feb 2024 23:59:60 +0000'), '2024-02-29T23:59:59.000Z', 'leap day; leap second clamped');
+  assert.equal(parseMailDate('Sat, 1 Jan 2000 00:30:00 +0100'), '1999-12-31T23:30:00.000Z');
+  for (const bad of [undefined, '', 'yesterday', '31 Feb 2024 10:00:00 +0000', '29 Feb 2023 10:00:00 +0000', '31 Apr 2024 10:00:00 +0000', '12 Foo 2024 10:00:00 +0000', '1 Jan 2024 25:00:00 +0000', '1']) {
     assert.equal(parseMailDate(bad), undefined, String(bad));
   }
 });
