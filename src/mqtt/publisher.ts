@@ -92,8 +92,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
    */
   async connect(): Promise<void> {
     if (this.#client) throw new Error('Publisher.connect() called twice');
-    const { url } = this.#config;
-    const client = mqttConnect(url, this.#clientOptions());
+    const url = redactUrl(this.#config.url);
+    const client = mqttConnect(this.#config.url, this.#clientOptions());
     this.#client = client;
     this.#wire(client);
     await new Promise<void>((resolve, reject) => {
@@ -185,7 +185,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   }
 
   #wire(client: MqttClient): void {
-    const url = this.#config.url;
+    const url = redactUrl(this.#config.url);
     client.on('connect', (connack: IConnackPacket) => {
       this.#failures = 0;
       const internals = client as unknown as ReconnectInternals & { options: IClientOptions };
@@ -293,6 +293,18 @@ function forgetOutgoing(client: MqttClient, cb: Callback): void {
       client.removeOutgoingMessage(Number(id));
       return;
     }
+  }
+}
+
+/** The broker URL for logs and messages: a password in it becomes `***`. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password === '') return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/([^/@:]*):[^/@]*@/, '//$1:***@');
   }
 }
 

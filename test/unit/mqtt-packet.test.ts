@@ -47,3 +47,11 @@ test('maxPayloadBytes is the largest payload whose packet still fits', () => {
 test('maxPayloadBytes is negative when not even the topic fits', () => {
   assert.ok(maxPayloadBytes('x'.repeat(2000), 1024, 1, 5) < 0);
 });
+
+test('redactUrl hides a password in the broker URL and leaves other URLs alone', async () => {
+  const { redactUrl } = await import('../../src/mqtt/publisher.js');
+  assert.equal(redactUrl('mqtt://infra:s3cret@broker:1883'), 'mqtt://infra:***@broker:1883');
+  assert.equal(redactUrl('wss://u:p%40ss@h/mqtt'), 'wss://u:***@h/mqtt');
+  assert.equal(redactUrl('mqtt://127.0.0.1:1883'), 'mqtt://127.0.0.1:1883');
+  assert.ok(!redactUrl('mqtt://u:pa ss@host with space').includes('pa ss'));
+});
