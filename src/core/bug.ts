@@ -129,6 +129,8 @@ export const BUG_RESERVED = new Set([
 export interface BugFacts {
   bugNumber: string | undefined;
   subject: string | undefined;
+  /** splitSubject(subject), computed once per mail. */
+  subjectParts: { title: string; isNew: boolean } | undefined;
   commenters: string[];
   reporter: string | undefined;
   modifier: string | undefined;
@@ -164,11 +166,10 @@ export function bugPayload(f: BugFacts, entry: FanoutEntry, eventId: string): Bu
   if (f.reporter !== undefined) p['bug-reporter'] = f.reporter;
   if (f.modifier !== undefined) p['bug-modifier'] = f.modifier;
   p['tags'] = f.tags;
-  if (f.subject !== undefined) {
-    const { title, isNew } = splitSubject(f.subject);
+  if (f.subject !== undefined && f.subjectParts !== undefined) {
     p['subject'] = f.subject;
-    p['title'] = title;
-    p['new-bug'] = isNew;
+    p['title'] = f.subjectParts.title;
+    p['new-bug'] = f.subjectParts.isNew;
   } else {
     p['new-bug'] = false;
   }

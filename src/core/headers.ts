@@ -109,9 +109,14 @@ function eightBit(v: string): string {
 
 /** Unfold (line break + white space → one space), decode RFC 2047 words, trim. */
 export function decodeHeaderValue(raw: string): string {
+  return decodeValue(raw, true);
+}
+
+function decodeValue(raw: string, mayBe8bit: boolean): string {
   let v = raw;
   if (v.indexOf('\n') >= 0) v = v.replace(FOLD, ' ');
-  return decodeEncodedWords(eightBit(v).trim()).trim();
+  if (mayBe8bit) v = eightBit(v);
+  return decodeEncodedWords(v.trim()).trim();
 }
 
 /** Unfold and trim, without decoding encoded-words (for structured fields such as Authentication-Results). */
@@ -127,10 +132,13 @@ export class HeaderList {
   /** Four offsets per field into `text`: name start, name end, value start, value end. */
   private readonly offs: readonly number[];
   private materialized: HeaderField[] | undefined;
+  /** Any byte ≥ 0x80 in the block? Pure ASCII blocks (the usual case) skip the per-value 8-bit check. */
+  private readonly eightBit: boolean;
 
   constructor(text: string, offs: readonly number[]) {
     this.text = text;
     this.offs = offs;
+    this.eightBit = HIGH.test(text);
   }
 
   /** Does field `k` have the (lower-case) name `lower`? Length first, then case-insensitive in place. */
@@ -164,10 +172,10 @@ export class HeaderList {
   }
 
   /** Raw values (folded, undecoded) of every field called `name`, in header order. */
-  raw(name: string): string[] {
+  raw(name: string, limit = Number.POSITIVE_INFINITY): string[] {
     const lower = name.toLowerCase();
     const out: string[] = [];
-    for (let k = 0; k < this.offs.length; k += 4) if (this.is(k, lower)) out.push(this.rawAt(k));
+    for (let k = 0; k < this.offs.length && out.length < limit; k += 4) if (this.is(k, lower)) out.push(this.rawAt(k));
     return out;
   }
 
@@ -185,12 +193,12 @@ export class HeaderList {
   /** Decoded value of the first field called `name`; undefined when there is none. */
   get(name: string): string | undefined {
     const r = this.firstRaw(name);
-    return r === undefined ? undefined : decodeHeaderValue(r);
+    return r === undefined ? undefined : decodeValue(r, this.eightBit);
   }
 
-  /** Decoded values of every field called `name`, in header order. */
-  all(name: string): string[] {
-    return this.raw(name).map(decodeHeaderValue);
+  /** Decoded values of every field called `name` (at most `limit`), in header order. */
+  all(name: string, limit = Number.POSITIVE_INFINITY): string[] {
+    return this.raw(name, limit).map((r) => decodeValue(r, this.eightBit));
   }
 
   /** Raw fields whose name starts with the (lower-case) `prefix`, in header order. */

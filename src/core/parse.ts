@@ -3,9 +3,9 @@
  * synchronous: no I/O, no clock, no logger; never throws.
  */
 import { hash } from 'node:crypto';
-import { type BugFacts, bugPayload, fanout, findBugNumber, parseBugTask, words, yesNo } from './bug.js';
+import { type BugFacts, bugPayload, fanout, findBugNumber, parseBugTask, splitSubject, words, yesNo } from './bug.js';
 import { parseMailDate } from './date.js';
-import { type HeaderList, decodeHeaderValue, readHeaders } from './headers.js';
+import { type HeaderList, readHeaders } from './headers.js';
 import { extractBody } from './mime.js';
 import { deriveProject, launchpadHeaders, otherPayload } from './other.js';
 import { buildTopic } from './topic.js';
@@ -96,13 +96,11 @@ function parseUnsafe(raw: Buffer, opts: ParseOptions, info: MailInfo): ParseOutc
     return { kind: 'events', info, events };
   }
 
-  const tasks = headers
-    .raw('x-launchpad-bug')
-    .slice(0, MAX_BUG_TASKS)
-    .map((v) => parseBugTask(decodeHeaderValue(v)));
+  const tasks = headers.all('x-launchpad-bug', MAX_BUG_TASKS).map(parseBugTask);
   const facts: BugFacts = {
     bugNumber,
     subject,
+    subjectParts: subject === undefined ? undefined : splitSubject(subject),
     commenters: words(headers.get('x-launchpad-bug-commenters')),
     reporter: headers.get('x-launchpad-bug-reporter'),
     modifier: headers.get('x-launchpad-bug-modifier'),
