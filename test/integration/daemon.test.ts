@@ -5,6 +5,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Bridge, type MailEvent } from '../../src/bridge.js';
+import type { Verifier } from '../../src/verify.js';
 import { startCyrus, type Cyrus } from '../helpers/cyrus.js';
 import { makeBugMail, makeForeignMail } from '../helpers/mailgen.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
@@ -212,14 +213,14 @@ test('verifier: fail sets the mail aside as rejected; temperror leaves it unseen
   t.after(() => sub.close());
   let flakyCalls = 0;
   let releaseFlaky = false;
-  const verifier = async (raw: Buffer) => {
+  const verifier: Verifier = async (raw) => {
     const s = raw.toString('latin1');
     if (s.includes(forged.messageId)) return { verdict: 'fail' as const, reason: 'no valid DKIM signature for launchpad.net' };
     if (s.includes(flaky.messageId)) {
       flakyCalls += 1;
       if (!releaseFlaky) return { verdict: 'temperror' as const, reason: 'DNS timeout' };
     }
-    return { verdict: 'pass' as const };
+    return { verdict: 'pass', via: 'dkim' };
   };
   const results: MailEvent[] = [];
   const bridge = new Bridge({ config: testConfig(cyrus, broker), log: recordingLogger().log, verifier });
