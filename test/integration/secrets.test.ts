@@ -67,7 +67,7 @@ function cli(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv; timeo
   return collect(child, opts.timeoutMs ?? 30000);
 }
 
-function collect(child: ReturnType<typeof spawn>, timeoutMs: number, until?: (out: string) => boolean): Promise<Run> {
+function collect(child: ReturnType<typeof spawn>, timeoutMs: number): Promise<Run> {
   let stdout = '';
   let stderr = '';
   child.stdout?.on('data', (c: Buffer) => {
@@ -81,13 +81,37 @@ function collect(child: ReturnType<typeof spawn>, timeoutMs: number, until?: (ou
       child.kill('SIGKILL');
       reject(new Error(`lpmqtt did not end within ${timeoutMs} ms; stdout:\n${stdout.slice(-3000)}\nstderr:\n${stderr.slice(-3000)}`));
     }, timeoutMs);
-    void until;
     child.once('exit', (code, signal) => {
       clearTimeout(timer);
       // let the pipes drain
       setImmediate(() => resolve({ code, signal, stdout, stderr }));
     });
   });
+}
+
+/** Starts `lpmqtt run`; stop() sends SIGTERM and resolves with everything it printed. */
+function daemon(args: string[], opts: { cwd: string; env?: NodeJS.ProcessEnv }): { exited: Promise<Run>; stop(): Promise<Run> } {
+  const child = spawn(process.execPath, [CLI, 'run', ...args], {
+    cwd: opts.cwd,
+    env: { ...process.env, ...opts.env, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = collect(child, 60000);
+  return {
+    exited,
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+  };
+}
+
+async function until(what: string, cond: () => boolean | Promise<boolean>, ms = 20000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 let ca: TestCa;
@@ -224,6 +248,56 @@ describe('secrets stay out of every output', () => {
     });
     assert.equal(inUrl.code, 0, all(inUrl));
     assertNoSecret('replay (URL credentials)', all(inUrl));
+  });
+
+  test('the daemon at log level trace: a mail published, stopped with SIGTERM; status payloads too', async () => {
+    const published = eventTopics.length;
+    const statusSeen = statusPayloads.length;
+    const d = daemon(['-c', await writeConfig('run')], { cwd: work });
+    try {
+      await until('status online', () => statusPayloads.slice(statusSeen).includes('online'));
+      await cyrus.deliver(await readFile(join(MAILS, '001.eml')));
+      await until('the event', () => eventTopics.length > published);
+    } finally {
+      const r = await d.stop();
+      assert.equal(r.code, 0, all(r));
+      assert.ok(all(r).length > 1000, 'trace logging produced output');
+      assertNoSecret('lpmqtt run (trace)', all(r));
+    }
+    await until('status offline', () => statusPayloads.slice(statusSeen).includes('offline'));
+  });
+
+  test('the daemon with a wrong IMAP password exits 1 naming the problem, without the password', async () => {
+    const d = daemon(['-c', await writeConfig('run-bad-imap', { imapPassword: WRONG_IMAP_PASSWORD })], { cwd: work });
+    const r = await Promise.race([d.exited, new Promise<Run>((resolve) => setTimeout(() => void d.stop().then(resolve), 30000))]);
+    assert.equal(r.code, 1, `exits 1 by itself\n${all(r).slice(-2000)}`);
+    assert.match(all(r), /IMAP/);
+    assert.match(all(r), /authenticat|log ?in|credentials/i);
+    assertNoSecret('lpmqtt run (wrong IMAP password)', all(r));
+  });
+
+  test('the daemon with a wrong MQTT password exits 1 naming the problem, without the password', async () => {
+    const d = daemon(['-c', await writeConfig('run-bad-mqtt', { mqttPassword: WRONG_MQTT_PASSWORD })], { cwd: work });
+    const r = await Promise.race([d.exited, new Promise<Run>((resolve) => setTimeout(() => void d.stop().then(resolve), 30000))]);
+    assert.equal(r.code, 1, `exits 1 by itself\n${all(r).slice(-2000)}`);
+    assert.match(all(r), /MQTT/);
+    assertNoSecret('lpmqtt run (wrong MQTT password)', all(r));
+  });
+
+  test('the daemon with passwords from the environment and credentials in the MQTT URL', async () => {
+    const published = eventTopics.length;
+    const url = `mqtt://${BRIDGE_USER}:${MQTT_PASSWORD}@127.0.0.1:${fh.broker.port}`;
+    const d = daemon(['-c', await writeConfig('run-env-url', { imapPassword: null, mqttPassword: null, mqttUrl: url })], {
+      cwd: work,
+      env: { LPMQTT_IMAP_PASSWORD: IMAP_PASSWORD },
+    });
+    try {
+      await cyrus.deliver(await readFile(join(MAILS, '009.eml')));
+      await until('the event', () => eventTopics.length > published);
+    } finally {
+      const r = await d.stop();
+      assertNoSecret('lpmqtt run (env + URL credentials)', all(r));
+    }
   });
 });
 

@@ -7,10 +7,14 @@
  */
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
+import { stringify } from 'yaml';
 import { Bridge, type MailEvent } from '../../src/bridge.js';
 import { configSchema, type ConfigInput } from '../../src/config/schema.js';
 import { createVerifier, type Resolver } from '../../src/verify.js';
@@ -199,5 +203,47 @@ describe('private bugs (parse.private_bugs: skip, the default)', () => {
     // nothing of the private content in any log line
     const all = JSON.stringify(log);
     for (const secret of ['apparmor_parser', 'no-expr-simplify', 'snapd']) assert.equal(all.includes(secret), false, `log mentions ${secret}`);
+  });
+});
+
+describe('lpmqtt run applies the configured verification', () => {
+  const CLI = join(import.meta.dirname, '../../dist/cli.js');
+
+  test('with verify.authserv_id the daemon sets unvouched mail aside and publishes the vouched one', async () => {
+    assert.ok(existsSync(CLI), `${CLI} missing: run \`npm run build\` first`);
+    const dir = await mkdtemp(join(tmpdir(), 'lpmqtt-verify-run-'));
+    try {
+      const cfg = join(dir, 'lpmqtt.yaml');
+      await writeFile(cfg, stringify({
+        imap: { host: '127.0.0.1', port: cyrus.imapPort, username: cyrus.user, password: cyrus.password, failed_folder: 'INBOX.failed' },
+        mqtt: { url: broker.url, client_id: 'verify-run', status_topic: null },
+        verify: { authserv_id: MX },
+      }));
+      const raw = (await readFile(join(MAILS, '001.eml'))).toString('latin1');
+      await cyrus.deliverMany([
+        Buffer.from(raw, 'latin1'),
+        Buffer.from(`Authentication-Results: ${MX}; dkim=pass header.d=launchpad.net\r\n${raw}`, 'latin1'),
+      ]);
+      const child = spawn(process.execPath, [CLI, 'run', '-c', cfg], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (c: Buffer) => (out += c.toString('utf8')));
+      child.stderr.on('data', (c: Buffer) => (out += c.toString('utf8')));
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      try {
+        const deadline = Date.now() + 20_000;
+        while ((await cyrus.listMessages('INBOX.failed')).length < 1 || sub.messages.length < 2) {
+          if (Date.now() > deadline) assert.fail(`daemon did not handle both mails; output:\n${out.slice(-3000)}`);
+          await new Promise((r) => setTimeout(r, 100));
+        }
+      } finally {
+        child.kill('SIGTERM');
+        assert.equal(await exited, 0, out.slice(-2000));
+      }
+      assert.equal((await cyrus.listMessages('INBOX.failed')).length, 1);
+      assert.deepEqual(sub.messages.map((m) => m.topic).sort(), ['launchpad/qemu/bug/2072564', 'launchpad/ubuntu/bug/2072564']);
+      assert.match(out, /no Authentication-Results from mx\.lpmqtt\.test/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
