@@ -201,7 +201,8 @@ export function describeSummary(s: Readonly<ReplaySummary>, dryRun: boolean): st
   ];
   if (s.rejected > 0) parts.push(`${s.rejected} rejected`);
   parts.push(`${s.failed} failed`);
-  return `replay${dryRun ? ' (dry run)' : ''}: ${parts.join(', ')}`;
+  const stopped = s.aborted ? ' (stopped early: stdout was closed)' : '';
+  return `replay${dryRun ? ' (dry run)' : ''}: ${parts.join(', ')}${stopped}`;
 }
 
 export { dryRunLine } from './replay/line.js';

@@ -508,3 +508,44 @@ test('CLI: replay --dry-run - reads stdin', async (t) => {
   assert.ok(lines.length >= 1);
   assert.ok(lines.every((l) => l.source === '<stdin>'));
 });
+
+test('folders: Maildir cur/ and new/ files are mail, tmp/ and other names are not; symlinks followed, loops cut', async (t) => {
+  const dir = await tempDir(t);
+  const mail = await readFile(path.join(REAL, '006.eml'));
+  for (const sub of ['Maildir/cur', 'Maildir/new', 'Maildir/tmp', 'other']) await mkdir(path.join(dir, sub), { recursive: true });
+  await writeFile(path.join(dir, 'Maildir/cur', '1736160000.M1P2.host,S=5000:2,S'), mail);
+  await writeFile(path.join(dir, 'Maildir/new', '1736160001.M3P4.host'), mail);
+  await writeFile(path.join(dir, 'Maildir/tmp', '1736160002.M5P6.host'), mail);
+  await writeFile(path.join(dir, 'other', 'mail.txt'), mail);
+  await symlink(path.join(REAL, '009.eml'), path.join(dir, 'other', 'linked.eml'));
+  await symlink(dir, path.join(dir, 'other', 'loop'));
+  const { summary, out } = await dryRun([dir]);
+  assert.deepEqual(
+    [...new Set(out.lines.map((l) => path.relative(dir, l.source)))],
+    ['Maildir/cur/1736160000.M1P2.host,S=5000:2,S', 'Maildir/new/1736160001.M3P4.host', 'other/linked.eml'],
+  );
+  assert.equal(summary.mails, 3);
+  assert.equal(summary.failed, 0);
+});
+
+test('progress line: throttled, rewritten in place, cleared at the end', async () => {
+  const { Progress } = await import('../../src/replay/progress.js');
+  const out = new Collect();
+  const p = new Progress(out, { intervalMs: 100 });
+  p.update('a', false, 1000);
+  p.update('b', false, 1050); // too soon: dropped
+  p.update('c', false, 1100);
+  p.update('d', true, 1101); // forced
+  p.clear();
+  assert.equal(out.text, '\r\u001b[Ka\r\r\u001b[Kc\r\r\u001b[Kd\r\r\u001b[K');
+});
+
+test('the summary sentence names every count (and an early stop)', async () => {
+  const { describeSummary } = await import('../../src/replay.js');
+  const s: ReplaySummary = { files: 3, mails: 3, events: 5, published: 4, foreign: 1, private: 0, rejected: 2, failed: 1, aborted: false };
+  assert.equal(describeSummary(s, false), 'replay: 3 mails read, 5 events (4 published), 1 foreign, 0 private, 2 rejected, 1 failed');
+  assert.equal(
+    describeSummary({ ...s, mails: 1, events: 1, rejected: 0, aborted: true }, true),
+    'replay (dry run): 1 mail read, 1 event, 1 foreign, 0 private, 1 failed (stopped early: stdout was closed)',
+  );
+});
