@@ -22,6 +22,8 @@ export interface MimeValue {
   params: Map<string, string>;
 }
 
+const MAX_PARAMS = 100;
+
 /** Parse `value; key=val; key="quoted; val"`; never throws. */
 export function parseMimeValue(input: string | undefined): MimeValue {
   const params = new Map<string, string>();
@@ -30,7 +32,8 @@ export function parseMimeValue(input: string | undefined): MimeValue {
   let i = input.indexOf(';');
   if (i < 0) i = len;
   const value = input.slice(0, i).trim().toLowerCase();
-  while (i < len) {
+  // Real headers have a handful of parameters; a hostile one is not read past MAX_PARAMS.
+  for (let count = 0; i < len && count < MAX_PARAMS; count++) {
     i++; // past ';'
     let eq = i;
     while (eq < len && input[eq] !== '=' && input[eq] !== ';') eq++;
@@ -44,10 +47,21 @@ export function parseMimeValue(input: string | undefined): MimeValue {
     let val = '';
     if (input[j] === '"') {
       j++;
-      while (j < len && input[j] !== '"') {
-        if (input[j] === '\\' && j + 1 < len) j++;
-        val += input[j];
-        j++;
+      const close = input.indexOf('"', j);
+      const bs = input.indexOf('\\', j);
+      if (bs < 0 || (close >= 0 && bs > close)) {
+        // No quoted-pair: the value is one slice.
+        const end = close < 0 ? len : close;
+        val = input.slice(j, end);
+        j = end;
+      } else {
+        const parts: string[] = [];
+        while (j < len && input[j] !== '"') {
+          if (input[j] === '\\' && j + 1 < len) j++;
+          parts.push(input[j] as string);
+          j++;
+        }
+        val = parts.join('');
       }
       while (j < len && input[j] !== ';') j++;
     } else {
@@ -102,7 +116,8 @@ function isInlineTextPlain(headers: HeaderList, defaultType: string): boolean {
 function findInMultipart(raw: Buffer, ct: MimeValue, start: number, end: number, depth: number): PartRef | undefined {
   if (depth > MAX_MULTIPART_DEPTH) return undefined;
   const boundary = ct.params.get('boundary');
-  if (!boundary) return undefined;
+  // RFC 2046 §5.1.1: 1–70 characters. Longer is not a boundary (and would be a slow needle).
+  if (!boundary || boundary.length > 200) return undefined;
   // multipart/digest parts default to message/rfc822 (RFC 2046 §5.1.5).
   const defaultType = ct.value === 'multipart/digest' ? 'message/rfc822' : 'text/plain';
   for (const [ps, pe] of partRanges(raw, start, end, boundary)) {

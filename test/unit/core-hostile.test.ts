@@ -74,6 +74,13 @@ test('broken MIME: unterminated boundaries, empty boundary, delimiter-like lines
   assert.equal(body(parse(`${HEAD}Content-Type: multipart/mixed; boundary="b"\n\n--b\nContent-Type: multipart/mixed\n\n--b--\n`)), '');
 });
 
+test('hostile Content-Type values: 1 MB boundary, 200,000 parameters, 1 MB quoted-pairs', HANG_GUARD, () => {
+  const b = 'b'.repeat(1 << 20);
+  assert.equal(body(parse(`${HEAD}Content-Type: multipart/mixed; boundary="${b}"\n\n--${b}\n\ntext\n--${b}--\n`)), '');
+  assert.equal(body(parse(`${HEAD}Content-Type: text/plain; ${'a=1; '.repeat(200_000)}charset=utf-8\n\ntext`)), 'text');
+  assert.equal(body(parse(`${HEAD}Content-Type: text/plain; x="${'\\"'.repeat(300_000)}"\n\ntext`)), 'text');
+});
+
 test('1,000 levels of multipart nesting: bounded, no body, no stack overflow', HANG_GUARD, () => {
   let inner = 'Content-Type: text/plain\n\ndeep text\n';
   for (let i = 999; i >= 0; i--) inner = `Content-Type: multipart/mixed; boundary="n${i}"\n\n--n${i}\n${inner}--n${i}--\n`;
