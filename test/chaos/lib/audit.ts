@@ -132,7 +132,7 @@ export async function audit(inp: AuditInput): Promise<AuditReport> {
       lastFirst = Math.max(lastFirst, got[0]?.at ?? 0);
     }
     if (dup) duplicateMails++;
-    if (complete && m.at !== undefined) waits.push(lastFirst - m.at);
+    if (complete && m.targets.length > 0 && m.at !== undefined) waits.push(lastFirst - m.at);
   }
   const stray: string[] = [];
   for (const [id, rs] of recorder.byEventId) {

@@ -114,6 +114,16 @@ export class Feeder {
     }
   }
 
+  /** Count a mail delivered some other way (IMAP APPEND) as accepted now. */
+  record(mail: FedMail): void {
+    this.accepted.set(bare(mail.messageId), { messageId: bare(mail.messageId), targets: mail.targets, at: Date.now() });
+  }
+
+  /** The next `n` mails of this feeder's source, without delivering them (for APPEND). */
+  take(n: number): FedMail[] {
+    return Array.from({ length: n }, () => this.source(this.next++));
+  }
+
   /** Deliver `n` mails as fast as LMTP takes them. */
   async backlog(n: number): Promise<void> {
     for (let k = 0; k < n; k++) await this.deliverNext();
