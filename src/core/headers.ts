@@ -3,7 +3,7 @@
  * line, split fields, and decode a value only when someone asks for it.
  * Linear in the size of the header block; the body is never looked at.
  */
-import { isUtf8 } from 'node:buffer';
+import { isAscii, isUtf8 } from 'node:buffer';
 import { decodeWindows1252 } from './charset.js';
 import { decodeEncodedWords } from './rfc2047.js';
 
@@ -135,10 +135,10 @@ export class HeaderList {
   /** Any byte ≥ 0x80 in the block? Pure ASCII blocks (the usual case) skip the per-value 8-bit check. */
   private readonly eightBit: boolean;
 
-  constructor(text: string, offs: readonly number[]) {
+  constructor(text: string, offs: readonly number[], eightBit = HIGH.test(text)) {
     this.text = text;
     this.offs = offs;
-    this.eightBit = HIGH.test(text);
+    this.eightBit = eightBit;
   }
 
   /** Does field `k` have the (lower-case) name `lower`? Length first, then case-insensitive in place. */
@@ -252,7 +252,8 @@ export function readHeaders(raw: Uint8Array, start = 0, end = raw.length): ReadH
   b ??= findHeaderEnd(raw, start, end);
   // A fresh (flat) string of just the header block scans faster than a slice of the chunk.
   const text = headerText(raw, start, b.headerEnd);
-  return { headers: new HeaderList(text, splitFieldOffsets(text)), bodyOffset: b.bodyOffset, separated: b.separated };
+  const ascii = isAscii(raw.subarray(start, b.headerEnd));
+  return { headers: new HeaderList(text, splitFieldOffsets(text), !ascii), bodyOffset: b.bodyOffset, separated: b.separated };
 }
 
 /**

@@ -83,6 +83,8 @@ export interface BodyResult {
 
 interface PartRef {
   headers: HeaderList;
+  /** The part's parsed Content-Type (for its charset). */
+  ct: MimeValue;
   start: number;
   end: number;
 }
@@ -97,13 +99,12 @@ export function extractBody(raw: Buffer, headers: HeaderList, bodyOffset: number
   if (type.startsWith('multipart/')) {
     part = findInMultipart(raw, ct, bodyOffset, raw.length, 1);
   } else if (type.startsWith('text/')) {
-    part = { headers, start: bodyOffset, end: raw.length };
+    part = { headers, ct, start: bodyOffset, end: raw.length };
   }
   return part ? decodePart(raw, part, maxBytes) : EMPTY;
 }
 
-function isInlineTextPlain(headers: HeaderList, defaultType: string): boolean {
-  const ct = parseMimeValue(headers.get('content-type'));
+function isInlineTextPlain(headers: HeaderList, ct: MimeValue, defaultType: string): boolean {
   const type = ct.value.includes('/') ? ct.value : defaultType;
   if (type !== 'text/plain') return false;
   const disp = parseMimeValue(headers.get('content-disposition'));
@@ -126,8 +127,8 @@ function findInMultipart(raw: Buffer, ct: MimeValue, start: number, end: number,
     if (pct.value.startsWith('multipart/')) {
       const found = findInMultipart(raw, pct, bodyOffset, pe, depth + 1);
       if (found) return found;
-    } else if (isInlineTextPlain(headers, defaultType)) {
-      return { headers, start: bodyOffset, end: pe };
+    } else if (isInlineTextPlain(headers, pct, defaultType)) {
+      return { headers, ct: pct, start: bodyOffset, end: pe };
     }
   }
   return undefined;
@@ -193,7 +194,7 @@ function scratchFor(len: number): Buffer | undefined {
 
 function decodePart(raw: Buffer, part: PartRef, maxBytes: number): BodyResult {
   const cte = (part.headers.get('content-transfer-encoding') ?? '').toLowerCase();
-  const charset = parseMimeValue(part.headers.get('content-type')).params.get('charset');
+  const charset = part.ct.params.get('charset');
   let bytes = raw.subarray(part.start, part.end);
   let cut = false;
   const cap = encodedCap(maxBytes);

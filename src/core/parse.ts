@@ -75,7 +75,8 @@ function parseUnsafe(raw: Buffer, opts: ParseOptions, info: MailInfo): ParseOutc
   if (bugNumber !== undefined) info.bugNumber = bugNumber;
 
   // Private bugs are checked before the body is even looked at.
-  if (opts.privateBugs === 'skip' && yesNo(headers.get('x-launchpad-bug-private')) === true) {
+  const isPrivate = yesNo(headers.get('x-launchpad-bug-private'));
+  if (opts.privateBugs === 'skip' && isPrivate === true) {
     return { kind: 'private', info };
   }
 
@@ -106,7 +107,7 @@ function parseUnsafe(raw: Buffer, opts: ParseOptions, info: MailInfo): ParseOutc
     modifier: headers.get('x-launchpad-bug-modifier'),
     tags: words(headers.get('x-launchpad-bug-tags')),
     informationType: headers.get('x-launchpad-bug-information-type'),
-    private: yesNo(headers.get('x-launchpad-bug-private')),
+    private: isPrivate,
     securityVulnerability: yesNo(headers.get('x-launchpad-bug-security-vulnerability')),
     duplicateOf: headers.get('x-launchpad-bug-duplicate'),
     rationale: headers.get('x-launchpad-message-rationale'),
