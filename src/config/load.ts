@@ -6,7 +6,6 @@
 import { readFile, access, constants } from 'node:fs/promises';
 import path from 'node:path';
 import { cosmiconfig } from 'cosmiconfig';
-import { LineCounter, parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { configSchema, type Config } from './schema.js';
 import { iniToConfig, looksLikeIni } from './ini.js';
@@ -90,7 +89,7 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<Loaded> {
       input = mapped.input;
       origin = mapped.origin;
     } else {
-      input = parseStructured(text, file, name, problems);
+      input = await parseStructured(text, file, name, problems);
     }
   }
   const config = await finish(input, {
@@ -126,7 +125,7 @@ function displayName(file: string, cwd: string): string {
 }
 
 /** YAML (JSON is YAML too). `.json` files get JSON's own error messages. */
-function parseStructured(text: string, file: string, name: string, problems: string[]): unknown {
+async function parseStructured(text: string, file: string, name: string, problems: string[]): Promise<unknown> {
   if (text.trim() === '') return {};
   if (path.extname(file).toLowerCase() === '.json') {
     try {
@@ -136,6 +135,8 @@ function parseStructured(text: string, file: string, name: string, problems: str
       return undefined;
     }
   }
+  // Loaded only when there is YAML to read: it is the heaviest part of start-up otherwise.
+  const { LineCounter, parseDocument } = await import('yaml');
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter });
   if (doc.errors.length > 0) {
