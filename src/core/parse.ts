@@ -71,7 +71,12 @@ function parseUnsafe(raw: Buffer, opts: ParseOptions, info: MailInfo): ParseOutc
   const notificationType = rawType === undefined || rawType === '' ? 'unknown' : rawType;
   info.notificationType = notificationType;
   const isBug = notificationType.toLowerCase() === 'bug';
-  const bugNumber = isBug ? findBugNumber(subject, headers.get('reply-to'), headers.get('from')) : undefined;
+  // Reply-To and From are decoded only when the Subject has no [Bug N].
+  const bugNumber = isBug
+    ? (findBugNumber(subject, undefined, undefined) ??
+      findBugNumber(undefined, headers.get('reply-to'), undefined) ??
+      findBugNumber(undefined, undefined, headers.get('from')))
+    : undefined;
   if (bugNumber !== undefined) info.bugNumber = bugNumber;
 
   // Private bugs are checked before the body is even looked at.
