@@ -4,7 +4,7 @@
  * (foreign, private and rejected mail included), 1 when some mail could not
  * be read, parsed, verified or published.
  */
-import type { Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
 import type { EventSink } from '../replay.js';
@@ -15,6 +15,13 @@ interface ReplayFlags {
   config?: string;
   dryRun?: boolean;
   verify: boolean;
+  jobs?: number;
+}
+
+function jobCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new InvalidArgumentError('expected a whole number 0-64');
+  return n;
 }
 
 /** Progress is shown on a terminal once there are more entries than this. */
@@ -28,6 +35,9 @@ export function registerReplay(program: Command): Command {
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--dry-run', 'publish nothing: print one JSON line per event on stdout')
     .option('--no-verify', 'skip sender verification (verify.dkim / verify.authserv_id) even when configured')
+    .addOption(
+      new Option('--jobs <n>', 'parse worker threads for --dry-run (0: parse on the main thread; default: cores - 1, at most 4, none on 1-2 cores)').argParser(jobCount),
+    )
     .addHelpText(
       'after',
       `
@@ -103,6 +113,7 @@ async function replayCommand(paths: string[], o: ReplayFlags): Promise<number> {
       verify,
       ...(dryRun ? { out: process.stdout } : {}),
       ...(sink ? { sink } : {}),
+      ...(o.jobs !== undefined ? { workers: o.jobs } : {}),
       onProgress: (done, total, s) => {
         if (progress === undefined || total <= PROGRESS_MIN_FILES) return;
         progress.update(

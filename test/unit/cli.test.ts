@@ -80,6 +80,9 @@ test('usage errors exit 2: no command, unknown command, unknown option, missing 
   assert.match(missing.stderr, /missing required argument 'file'/);
   const optArg = await lpmqtt(['check-config', '-c'], { cwd });
   assert.equal(optArg.code, 2);
+  const badJobs = await lpmqtt(['replay', '--dry-run', '--jobs', 'many', '.'], { cwd });
+  assert.equal(badJobs.code, 2);
+  assert.match(badJobs.stderr, /--jobs <n>' argument 'many' is invalid\. expected a whole number 0-64/);
 });
 
 test('check-config without a file prints the defaults and says none was found', async (t) => {

@@ -500,6 +500,16 @@ test('CLI: replay exits 1 when a mail could not be read, 0 for foreign mail alon
   assert.equal(unknown.code, 2);
 });
 
+test('CLI: --jobs 2 gives the same output as --jobs 0', async (t) => {
+  const cwd = await tempDir(t);
+  const a = await cli(['replay', '--dry-run', '--jobs', '0', SAMPLES, REAL], { cwd });
+  const b = await cli(['replay', '--dry-run', '--jobs', '2', SAMPLES, REAL], { cwd });
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.ok(a.stdout.length > 10_000);
+  assert.equal(b.stdout, a.stdout);
+});
+
 test('CLI: replay --dry-run - reads stdin', async (t) => {
   const cwd = await tempDir(t);
   const r = await cli(['replay', '--dry-run', '-'], { cwd, input: await readFile(path.join(REAL, '006.eml')) });
