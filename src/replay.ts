@@ -36,8 +36,9 @@ export interface ReplayOptions {
   /** Events in flight to the broker at most (default 500). */
   maxInFlight?: number;
   /**
-   * Parse workers for a dry run: 0 parses on the main thread; default: a few
-   * when there are at least WORKER_MIN_ENTRIES files (the output is the same).
+   * Parse worker threads for a dry run without verification (the output is
+   * the same either way): 0 parses on the main thread; default:
+   * defaultWorkerCount() when there are at least WORKER_MIN_ENTRIES files.
    */
   workers?: number;
   /** Progress callback (files done, files total, running summary). */
