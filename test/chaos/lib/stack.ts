@@ -10,7 +10,6 @@
  * (a broker restart must not lose events between broker and recorder: that
  * would be the broker's loss, not the daemon's).
  */
-import type { TestContext } from 'node:test';
 import type { ConfigInput } from '../../../src/config/schema.js';
 import { startCyrus, type Cyrus, type CyrusOptions } from '../../helpers/cyrus.js';
 import { startMosquitto, type Mosquitto, type MosquittoOptions } from '../../helpers/mosquitto.js';
@@ -84,23 +83,30 @@ export function chaosConfig(cyrus: Cyrus, imapPort: number, mqttPort: number, ov
   };
 }
 
-export async function startStack(t: TestContext, opts: StackOptions = {}): Promise<Stack> {
+/** Where teardown goes: a node:test TestContext, or anything with after(). */
+export interface Teardown {
+  after(fn: () => unknown): void;
+}
+
+export async function startStack(t: Teardown, opts: StackOptions = {}): Promise<Stack> {
+  // One hook that undoes everything in reverse order: the daemon first, the servers last.
+  const undo: (() => unknown)[] = [];
+  t.after(async () => {
+    for (const fn of undo.reverse()) await fn();
+  });
   const cyrus = await startCyrus(opts.cyrus);
-  t.after(() => cyrus.stop());
+  undo.push(() => cyrus.stop());
   const broker = await startMosquitto(opts.broker);
-  t.after(() => broker.stop());
+  undo.push(() => broker.stop());
   const imapProxy = await startFaultProxy(cyrus.imapPort);
-  t.after(() => imapProxy.close());
+  undo.push(() => imapProxy.close());
   const mqttProxy = await startFaultProxy(broker.port);
-  t.after(() => mqttProxy.close());
+  undo.push(() => mqttProxy.close());
   const recorder = await Recorder.start(broker.url, { keepPayloads: opts.keepPayloads ?? false, ...(opts.recorderAuth ?? {}) });
-  t.after(() => recorder.close());
+  undo.push(() => recorder.close());
   const config = chaosConfig(cyrus, imapProxy.port, mqttProxy.port, opts.config, opts.mqttAuth);
   const daemon = new Daemon(config);
-  // Registered last, so it runs first: the daemon goes before the servers.
-  t.after(async () => {
-    await daemon.dispose();
-  });
+  undo.push(() => daemon.dispose());
   if (!opts.noDaemon) {
     await daemon.start();
     await daemon.waitConnected(30_000);

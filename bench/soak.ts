@@ -1,0 +1,144 @@
+/**
+ * Soak: the daemon as a process (`node dist/cli.js run`) against a real Cyrus
+ * and Mosquitto, fault proxies in between (the chaos suite's harness, see
+ * test/chaos/lib), `rate` mails per second for `minutes` minutes, and a fault
+ * every minute in rotation: kill -9 and restart of the daemon, IMAP
+ * connection dropped, MQTT connection dropped, broker restarted, Cyrus
+ * restarted, both connections stalled for 12 s. Prints numbers; asserts
+ * nothing.
+ *
+ * - delivered/expected: events that arrived at least once / events the
+ *   accepted mails must yield; duplicates beyond the first
+ * - RSS of the daemon at the start and the end of its longest run (the kill
+ *   comes first, so that run is everything after minute 1), and the peak
+ * - the longest time a mail waited: LMTP 250 → its last event's first arrival
+ *
+ *   node --import tsx bench/soak.ts [--minutes 10] [--rate 20]
+ */
+import { pathToFileURL } from 'node:url';
+import { formatReport } from '../test/chaos/lib/audit.js';
+import { sleep } from '../test/chaos/lib/env.js';
+import { startStack, type Stack } from '../test/chaos/lib/stack.js';
+import { fmt } from './lib.js';
+
+interface Fault {
+  name: string;
+  run(s: Stack): Promise<void>;
+}
+
+const STALL_MS = 12_000;
+
+const FAULTS: Fault[] = [
+  {
+    name: 'kill -9 + restart daemon',
+    async run(s) {
+      await s.daemon.kill9();
+      await s.daemon.start();
+    },
+  },
+  { name: 'drop IMAP connection', run: async (s) => s.imapProxy.dropAll() },
+  { name: 'drop MQTT connection', run: async (s) => s.mqttProxy.dropAll() },
+  { name: 'restart broker', run: (s) => s.restartBroker(1000) },
+  { name: 'restart Cyrus', run: (s) => s.restartCyrus(1000) },
+  {
+    name: `stall both connections ${STALL_MS / 1000} s`,
+    async run(s) {
+      s.imapProxy.pause();
+      s.mqttProxy.pause();
+      await sleep(STALL_MS);
+      s.imapProxy.resume();
+      s.mqttProxy.resume();
+    },
+  },
+];
+
+export async function benchSoak(opts: { minutes?: number; rate?: number } = {}): Promise<Record<string, number>> {
+  const minutes = opts.minutes ?? 10;
+  const rate = opts.rate ?? 20;
+  const undo: (() => unknown)[] = [];
+  const teardown = { after: (fn: () => unknown) => void undo.push(fn) };
+  console.log(`soak: ${minutes} min at ${rate} mails/s, a fault every minute (daemon as a child process behind fault proxies)`);
+  try {
+    const s = await startStack(teardown, { config: { imap: { batch_size: 50 } } });
+    const feeder = s.feeder(`soak-${process.pid}`);
+    const t0 = Date.now();
+    feeder.start(rate);
+    // RSS of the run in progress: [run, first sample 30 s in, last sample].
+    const rssByRun = new Map<number, { first?: number; last?: number; firstAt?: number; lastAt?: number }>();
+    const sampler = setInterval(() => {
+      const kb = s.daemon.rssKB();
+      if (kb === 0) return;
+      const run = s.daemon.run;
+      const r = rssByRun.get(run) ?? {};
+      const age = Date.now() - (s.daemon.lines.find((l) => l.run === run)?.at ?? Date.now());
+      if (r.first === undefined && age >= 30_000) {
+        r.first = kb;
+        r.firstAt = Date.now();
+      }
+      r.last = kb;
+      r.lastAt = Date.now();
+      rssByRun.set(run, r);
+    }, 1000);
+    const log: string[] = [];
+    try {
+      for (let m = 1; m < minutes; m++) {
+        await sleep(Math.max(0, t0 + m * 60_000 - Date.now()));
+        const fault = FAULTS[(m - 1) % FAULTS.length] as Fault;
+        const f0 = Date.now();
+        await fault.run(s);
+        log.push(`  min ${m}: ${fault.name} (${fmt((Date.now() - f0) / 1000, 1)} s)`);
+        console.log(log.at(-1));
+      }
+      await sleep(Math.max(0, t0 + minutes * 60_000 - Date.now()));
+    } finally {
+      await feeder.stop();
+    }
+    const report = await s.drainAndAudit(feeder, 5 * 60_000);
+    await sleep(2000);
+    clearInterval(sampler);
+    const longest = [...rssByRun.entries()].filter(([, r]) => r.first !== undefined).sort((a, b) => ((b[1].lastAt ?? 0) - (b[1].firstAt ?? 0)) - ((a[1].lastAt ?? 0) - (a[1].firstAt ?? 0)))[0];
+    const rssStartMB = (longest?.[1].first ?? 0) / 1024;
+    const rssEndMB = (longest?.[1].last ?? 0) / 1024;
+    const runMinutes = longest ? ((longest[1].lastAt ?? 0) - (longest[1].firstAt ?? 0)) / 60_000 : 0;
+    const peakMB = s.daemon.peakRssAllRunsKB() / 1024;
+    const selfExits = s.daemon.exits.filter((e) => e.signal !== 'SIGKILL').length;
+
+    console.log(`  ${formatReport(report)}`);
+    console.log(`  delivered/expected events: ${report.deliveredEvents}/${report.expectedEvents} (${report.mails} mails, ${feeder.rejected.length} refused by LMTP, ${report.uncertainPresent + report.uncertainAbsent} uncertain)`);
+    console.log(`  duplicates: ${report.duplicateEvents} events in ${report.duplicateMails} mails`);
+    console.log(`  unmarked mails at the end: ${report.unmarkedCount}; daemon runs ${s.daemon.run}, exits on its own ${selfExits}`);
+    console.log(`  RSS of the longest run (${fmt(runMinutes, 1)} min): start ${fmt(rssStartMB, 1)} MB → end ${fmt(rssEndMB, 1)} MB (${fmt(rssEndMB - rssStartMB, 1)} MB); peak over all runs ${fmt(peakMB, 1)} MB`);
+    console.log(`  longest wait LMTP 250 → event: ${fmt(report.maxWaitMs / 1000, 1)} s (p50 ${fmt(report.p50WaitMs, 0)} ms, p99 ${fmt(report.p99WaitMs / 1000, 1)} s)`);
+    return {
+      soakMinutes: minutes,
+      soakRate: rate,
+      soakMails: report.mails,
+      soakExpectedEvents: report.expectedEvents,
+      soakDeliveredEvents: report.deliveredEvents,
+      soakMissingEvents: report.missingCount,
+      soakDuplicateEvents: report.duplicateEvents,
+      soakDuplicateMails: report.duplicateMails,
+      soakUnmarked: report.unmarkedCount,
+      soakSelfExits: selfExits,
+      soakRssStartMB: Math.round(rssStartMB * 10) / 10,
+      soakRssEndMB: Math.round(rssEndMB * 10) / 10,
+      soakRssPeakMB: Math.round(peakMB * 10) / 10,
+      soakMaxWaitMs: Math.round(report.maxWaitMs),
+      soakP99WaitMs: Math.round(report.p99WaitMs),
+    };
+  } finally {
+    for (const fn of undo.reverse()) await fn();
+  }
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const arg = (name: string): number | undefined => {
+    const i = process.argv.indexOf(`--${name}`);
+    const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;
+    return Number.isFinite(v) && v > 0 ? v : undefined;
+  };
+  const minutes = arg('minutes');
+  const rate = arg('rate');
+  await benchSoak({ ...(minutes !== undefined ? { minutes } : {}), ...(rate !== undefined ? { rate } : {}) });
+  process.exit(0);
+}
