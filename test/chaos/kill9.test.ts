@@ -16,7 +16,7 @@ test('kill -9 at random points: every mail published at least once and marked; d
   const seed = chaosSeed('kill9');
   const rng = prng(seed);
   const kills = sized(10, 30);
-  const backlog = sized(300, 2000);
+  const backlog = sized(200, 2000);
   const rate = 20;
   const s = await startStack(t, { noDaemon: true, config: { imap: { batch_size: BATCH } } });
   const feeder = s.feeder(`k9-${seed}`);
@@ -27,7 +27,7 @@ test('kill -9 at random points: every mail published at least once and marked; d
   const killTimes: number[] = [];
   for (let k = 0; k < kills; k++) {
     // Anywhere from "still connecting" to "deep in the backlog" to "idle between mails".
-    await sleep(between(rng, 150, 2500));
+    await sleep(between(rng, 150, 2000));
     killTimes.push(Date.now());
     await s.daemon.kill9();
     await sleep(between(rng, 0, 300));

@@ -18,21 +18,6 @@ import { until } from './env.js';
 
 export const REPO = resolve(import.meta.dirname, '../../..');
 export const CLI = join(REPO, 'dist/cli.js');
-const FALLBACK = join(REPO, 'test/chaos/lib/run-fallback.mjs');
-
-let cliChoice: string[] | undefined;
-/** `dist/cli.js run`, or the stand-in while the CLI does not register `run` yet. */
-function runCommand(): string[] {
-  if (cliChoice) return cliChoice;
-  if (readFileSync(CLI, 'utf8').includes('registerRun')) cliChoice = [CLI, 'run'];
-  else {
-    if (!existsSync(join(REPO, 'dist/commands/run.js'))) throw new Error('neither dist/cli.js run nor dist/commands/run.js exists');
-    console.log('# dist/cli.js has no `run` subcommand yet: using test/chaos/lib/run-fallback.mjs (registerRun from dist/commands/run.js)');
-    cliChoice = [FALLBACK, 'run'];
-  }
-  return cliChoice;
-}
-
 /** One stdout line of the daemon: the parsed pino object (or `{ raw }` when not JSON). */
 export interface LogLine {
   run: number;
@@ -124,7 +109,7 @@ export class Daemon {
   async start(): Promise<void> {
     if (this.running) throw new Error('daemon already running');
     const run = ++this.runs;
-    const proc = spawnServer(process.execPath, [...runCommand(), '-c', this.configFile], {
+    const proc = spawnServer(process.execPath, [CLI, 'run', '-c', this.configFile], {
       cwd: this.dir,
       env: { ...process.env, NODE_ENV: 'production', ...this.env },
     });
