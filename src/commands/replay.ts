@@ -36,7 +36,7 @@ export function registerReplay(program: Command): Command {
     .option('--dry-run', 'publish nothing: print one JSON line per event on stdout')
     .option('--no-verify', 'skip sender verification (verify.dkim / verify.authserv_id) even when configured')
     .addOption(
-      new Option('--jobs <n>', 'parse worker threads for --dry-run (0: parse on the main thread; default: cores - 1, at most 4, none on 1-2 cores)').argParser(jobCount),
+      new Option('--jobs <n>', 'parse worker threads for --dry-run (0: all on the main thread; default with 200+ files: cores - 1, at most 4, none on 1-2 cores)').argParser(jobCount),
     )
     .addHelpText(
       'after',
