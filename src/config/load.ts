@@ -265,7 +265,14 @@ export function maskSecrets(config: Config): Config {
 
 /** A URL may carry credentials too (mqtt://user:pass@host): the password becomes `***`. */
 export function maskUrl(url: string): string {
-  return url.replace(/^([a-z]+:\/\/[^/@:]*:)[^/@]*@/i, '$1***@');
+  // Users do write unencoded `/` and `@` in passwords, so the credentials run
+  // from the first `:` after the scheme to the last `@`, not to the first.
+  const m = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url);
+  if (m === null) return url;
+  const at = url.lastIndexOf('@');
+  const colon = url.indexOf(':', m[0].length);
+  if (at < 0 || colon < 0 || colon > at) return url;
+  return `${url.slice(0, colon + 1)}***${url.slice(at)}`;
 }
 
 type Issue = z.core.$ZodIssue;
@@ -278,7 +285,9 @@ function formatIssue(issue: Issue, ctx: FinishCtx): string[] {
   };
   const prefix = (key: string): string => `${ctx.name}: ${key === '' ? '(top level)' : where(key)}`;
   const secret = issue.path[issue.path.length - 1] === 'password';
-  const got = (): string => (secret ? `a ${typeOf(issue.input)}` : describe(issue.input));
+  // A URL that fails validation may still carry credentials: mask before echoing it.
+  const input = dotted === 'mqtt.url' && typeof issue.input === 'string' ? maskUrl(issue.input) : issue.input;
+  const got = (): string => (secret ? `a ${typeOf(input)}` : describe(input));
 
   switch (issue.code) {
     case 'unrecognized_keys':

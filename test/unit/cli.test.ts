@@ -119,11 +119,11 @@ test('check-config masks every secret: file passwords, env passwords, password_f
   assert.equal((parseYaml(env.stdout) as { imap: Record<string, unknown> }).imap['password'], '***');
 });
 
-test('check-config on an invalid file exits 2 and lists every problem on stderr', async (t) => {
+test('check-config on an invalid file exits 1 and lists every problem on stderr', async (t) => {
   const cwd = await tempDir(t);
   await writeFile(path.join(cwd, 'bad.yaml'), 'imap:\n  port: nope\n  password: 123456\nmqtt:\n  qos: 7\nverbose: true\n');
   const r = await lpmqtt(['check-config', '-c', 'bad.yaml'], { cwd });
-  assert.equal(r.code, 2);
+  assert.equal(r.code, 1);
   assert.equal(r.stdout, '');
   assert.match(r.stderr, /invalid configuration \(4 problems\)/);
   assert.match(r.stderr, /bad\.yaml: imap\.port: expected number, got "nope"/);
@@ -132,7 +132,11 @@ test('check-config on an invalid file exits 2 and lists every problem on stderr'
   assert.match(r.stderr, /bad\.yaml: verbose: unknown key/);
   assert.ok(!r.stderr.includes('123456'), 'a password value leaked into an error');
   const missing = await lpmqtt(['check-config', '-c', 'nope.yaml'], { cwd });
-  assert.equal(missing.code, 2);
+  assert.equal(missing.code, 1);
+  // `run` on the same file is an invalid configuration for a command that needs one: exit 2.
+  const run = await lpmqtt(['run', '-c', 'bad.yaml'], { cwd });
+  assert.equal(run.code, 2);
+  assert.match(run.stderr, /bad\.yaml: mqtt\.qos/);
   assert.match(missing.stderr, /nope\.yaml: cannot read config file: ENOENT/);
 });
 

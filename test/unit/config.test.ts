@@ -401,6 +401,9 @@ test('maskSecrets hides passwords (and URL credentials), keeps everything else',
   // The original is untouched.
   assert.equal(config.imap.password, 'imap-secret');
   assert.equal(maskUrl('mqtt://broker:1883'), 'mqtt://broker:1883');
+  // Unencoded `/` and `@` in a password still end up masked whole.
+  assert.equal(maskUrl('mqtt://bot:pa/ss@wo@rd@broker:1883'), 'mqtt://bot:***@broker:1883');
+  assert.equal(maskUrl('ws://bot@broker:80/mqtt'), 'ws://bot@broker:80/mqtt');
   // No password: nothing to mask, no key invented.
   assert.equal(maskSecrets(await configFromObject({})).imap.password, undefined);
 });
@@ -416,4 +419,15 @@ test('the example lpmqtt.yaml at the repository root is valid, holds the default
     const keys = Object.keys((schema as unknown as { def: { innerType: { shape: object } } }).def.innerType.shape);
     for (const key of keys) assert.match(text, new RegExp(`^ {2}#? ?${key}:`, 'm'), `${section}.${key} is not in lpmqtt.yaml`);
   }
+});
+
+test('an invalid mqtt.url is reported without the password it carries', async () => {
+  await assert.rejects(
+    configFromObject({ mqtt: { url: 'mqtt://bot:hunter/2@broker with space:1883' } }),
+    (err: Error) => {
+      assert.match(err.message, /mqtt\.url/);
+      assert.ok(!err.message.includes('hunter'), err.message);
+      return true;
+    },
+  );
 });
