@@ -8,8 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import type { Writable } from 'node:stream';
 import { InvalidArgumentError, Option, type Command } from 'commander';
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { loadConfig } from '../config/load.js';
+import type { IClientOptions, MqttClient } from 'mqtt';
 import { ConfigError, UsageError, errorReason } from '../errors.js';
 
 export interface WatchOptions {
@@ -118,6 +117,8 @@ async function resolveTarget(opts: WatchOptions): Promise<Target> {
   };
   // With --url alone no config is needed; -c (or no --url) reads one.
   if (opts.config !== undefined || opts.url === undefined) {
+    // Loaded here, not at the top: `lpmqtt --help` loads every command module.
+    const { loadConfig } = await import('../config/load.js');
     const { config } = await loadConfig({
       ...(opts.config !== undefined ? { file: opts.config } : {}),
       ...(opts.cwd !== undefined ? { cwd: opts.cwd } : {}),
@@ -159,7 +160,8 @@ function shownUrl(url: string): string {
 }
 
 /** Connect, resolving on CONNACK and rejecting with the first real error (not mqtt.js' generic one). */
-function connectOnce(target: Target): Promise<MqttClient> {
+async function connectOnce(target: Target): Promise<MqttClient> {
+  const { default: mqtt } = await import('mqtt');
   return new Promise((resolve, reject) => {
     const client = mqtt.connect(target.url, { ...target.options, reconnectPeriod: 0 });
     let lastError: Error | undefined;
