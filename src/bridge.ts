@@ -19,7 +19,7 @@ import { PublishError } from './mqtt/errors.js';
 import { Publisher } from './mqtt/publisher.js';
 import type { FetchedMail, ImapSession } from './imap/session.js';
 import { chunks, toUidSet } from './imap/uidset.js';
-import { MailboxWatcher, type WorkKind } from './imap/watcher.js';
+import { MailboxWatcher, type WorkRequest } from './imap/watcher.js';
 import type { Verifier } from './verify.js';
 
 export type MailResult = 'published' | 'foreign' | 'private' | 'rejected' | 'failed' | 'deferred';
@@ -52,6 +52,8 @@ export interface BridgeDeps {
   verifier?: Verifier | undefined;
 }
 
+/** Up to this many new mails are fetched directly on EXISTS; more go through SEARCH and batches. */
+const LIVE_MAX = 3;
 /** Batches fetched ahead while earlier ones wait for their acks. */
 const PIPELINE_DEPTH = 3;
 const RETRY_MIN_MS = 1_000;
@@ -89,6 +91,8 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   /** Mail that could be neither marked failed nor flagged: skipped for the life of the process. */
   readonly #givenUp = new Set<number>();
   #retryTimer: NodeJS.Timeout | undefined;
+  /** Fetched batches not yet done (acknowledged and marked); never reject. */
+  readonly #batches = new Set<Promise<void>>();
   #backlog = 0;
 
   constructor(deps: BridgeDeps) {
@@ -101,7 +105,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     this.#watcher = new MailboxWatcher({
       config: deps.config.imap,
       log: deps.log.child({ component: 'imap' }),
-      work: (session, kind) => this.#work(session, kind),
+      work: (session, request) => this.#work(session, request),
     });
     this.#publisher.on('connect', () => {
       this.emit('connection', { side: 'mqtt', up: true });
@@ -151,7 +155,9 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     this.#state = 'stopping';
     clearTimeout(this.#retryTimer);
     this.#log.info({ inFlight: this.#inFlight.size }, 'stopping');
-    await this.#watcher.stop(STOP_GRACE_MS);
+    // In-flight mail gets a few seconds to be acknowledged and marked before the connections go.
+    const deadline = Date.now() + STOP_GRACE_MS;
+    await this.#watcher.stop(STOP_GRACE_MS, () => this.#settleBatches(deadline));
     await this.#publisher.close();
     this.#state = 'stopped';
     this.#log.info('stopped');
@@ -161,7 +167,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     return this.#state === 'stopping' || this.#state === 'stopped';
   }
 
-  async #work(session: ImapSession, kind: WorkKind): Promise<void> {
+  async #work(session: ImapSession, request: WorkRequest): Promise<void> {
     if (this.#stopping || !this.#publisher.connected) return;
     if (session.uidValidity !== this.#uidValidity) {
       if (this.#uidValidity !== undefined) this.#log.warn('IMAP UIDVALIDITY changed: every UID known is void');
@@ -170,51 +176,111 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       this.#retry.clear();
       this.#givenUp.clear();
     }
-    const found = await session.searchPending(kind === 'full' ? 0 : this.#lastUid);
+    if (request.kind === 'new' && request.arrived <= LIVE_MAX && this.#lastUid > 0) {
+      // A trickle of live mail: fetched straight away, no SEARCH first.
+      const started = performance.now();
+      const mails = await session.fetchNew(this.#lastUid);
+      const at = performance.now();
+      if (mails.length === 0) return;
+      this.#log.debug({ count: mails.length, ms: Math.round(at - started) }, 'new mail fetched');
+      for (const m of mails) {
+        this.#inFlight.add(m.uid);
+        this.#lastUid = Math.max(this.#lastUid, m.uid);
+      }
+      this.#setBacklog(this.#backlog + mails.length);
+      await this.#startBatch(session, mails, at);
+      return;
+    }
+    const found = await session.searchPending(request.kind === 'full' ? 0 : this.#lastUid);
     const now = Date.now();
     const uids = found.filter((uid) => {
       if (this.#inFlight.has(uid) || this.#givenUp.has(uid)) return false;
       const r = this.#retry.get(uid);
       return r === undefined || r.notBefore <= now;
     });
-    if (kind === 'full') this.#setBacklog(uids.length);
+    // Everything below UIDNEXT at SELECT is covered by this search: new mail is looked for above.
+    if (request.kind === 'full') this.#lastUid = Math.max(this.#lastUid, session.uidNextAtOpen - 1);
+    if (request.kind === 'full') this.#setBacklog(uids.length);
     else this.#setBacklog(this.#backlog + uids.length);
     if (uids.length === 0) return;
-    this.#log.debug({ kind, count: uids.length }, 'mail to handle');
+    this.#log.debug({ kind: request.kind, count: uids.length }, 'mail to handle');
     await this.#drain(session, uids);
   }
 
   async #drain(session: ImapSession, uids: number[]): Promise<void> {
-    const pending: Promise<void>[] = [];
+    const batches = chunks(uids, this.#config.imap.batch_size);
+    const mayFetch = (): boolean => !this.#stopping && this.#publisher.connected && !session.isClosed;
+    // The next FETCH is on the wire before this batch is parsed, so the IMAP
+    // connection is busy while the CPU parses and the broker acknowledges.
+    let next = mayFetch() && batches[0] ? this.#fetch(session, batches[0]) : undefined;
     try {
-      for (const batch of chunks(uids, this.#config.imap.batch_size)) {
-        if (this.#stopping || !this.#publisher.connected || session.isClosed) break;
-        for (const uid of batch) this.#inFlight.add(uid);
-        let mails: FetchedMail[];
-        try {
-          mails = await session.fetch(batch);
-        } catch (err) {
-          for (const uid of batch) this.#inFlight.delete(uid);
-          throw err;
-        }
-        const fetchedAt = performance.now();
-        this.#lastUid = Math.max(this.#lastUid, ...batch);
-        const gone = new Set(batch);
-        for (const m of mails) gone.delete(m.uid);
-        for (const uid of gone) this.#inFlight.delete(uid); // expunged meanwhile
-        pending.push(this.#handleBatch(session, mails, fetchedAt));
-        if (pending.length >= PIPELINE_DEPTH) await pending.shift();
+      for (let i = 0; next; i++) {
+        const fetched = await next;
+        const following = batches[i + 1];
+        next = following && mayFetch() ? this.#fetch(session, following) : undefined;
+        await this.#startBatch(session, fetched.mails, fetched.at);
       }
     } finally {
-      await Promise.all(pending);
+      // A prefetch that was issued is handled so that its UIDs leave #inFlight whatever happens.
+      if (next) {
+        const f = await next.catch(() => undefined);
+        if (f) await this.#startBatch(session, f.mails, f.at);
+      }
     }
+  }
+
+  /**
+   * Hands a fetched batch to #handleBatch without waiting for it (the next
+   * FETCH need not wait for this batch's acks and STORE), once fewer than
+   * PIPELINE_DEPTH batches are outstanding.
+   */
+  async #startBatch(session: ImapSession, mails: FetchedMail[], fetchedAt: number): Promise<void> {
+    while (this.#batches.size >= PIPELINE_DEPTH) await Promise.race(this.#batches);
+    const done = this.#handleBatch(session, mails, fetchedAt);
+    this.#batches.add(done);
+    void done.finally(() => this.#batches.delete(done));
+  }
+
+  /** Waits for the outstanding batches, at most until `deadline` (epoch ms). */
+  async #settleBatches(deadline: number): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+    });
+    await Promise.race([Promise.all([...this.#batches]), late]);
+    clearTimeout(timer);
+  }
+
+  /** One UID FETCH; the UIDs count as in flight from here until their batch is done. */
+  async #fetch(session: ImapSession, batch: number[]): Promise<{ mails: FetchedMail[]; at: number }> {
+    for (const uid of batch) this.#inFlight.add(uid);
+    const started = performance.now();
+    let mails: FetchedMail[];
+    try {
+      mails = await session.fetch(batch);
+    } catch (err) {
+      for (const uid of batch) this.#inFlight.delete(uid);
+      throw err;
+    }
+    const at = performance.now();
+    this.#log.debug({ count: mails.length, ms: Math.round(at - started) }, 'batch fetched');
+    this.#lastUid = Math.max(this.#lastUid, ...batch);
+    const gone = new Set(batch);
+    for (const m of mails) gone.delete(m.uid);
+    for (const uid of gone) this.#inFlight.delete(uid); // expunged meanwhile
+    return { mails, at };
   }
 
   /** Parses, verifies, publishes and marks one fetched batch. Never rejects. */
   async #handleBatch(session: ImapSession, mails: FetchedMail[], fetchedAt: number): Promise<void> {
     const handled = await Promise.all(mails.map((m) => this.#handleMail(m, fetchedAt)));
+    const ackedAt = performance.now();
     try {
       await this.#mark(session, handled);
+      this.#log.debug(
+        { count: mails.length, publishMs: Math.round(ackedAt - fetchedAt), markMs: Math.round(performance.now() - ackedAt) },
+        'batch done',
+      );
     } finally {
       for (const m of mails) this.#inFlight.delete(m.uid);
       this.#setBacklog(Math.max(0, this.#backlog - mails.length));

@@ -1,11 +1,18 @@
 /**
- * Keeps one IMAP session alive on the watched folder and says when there may
+ * Keeps the IMAP sessions on the watched folder alive and says when there may
  * be mail to handle: after every (re)connect (catch up on everything), on
  * EXISTS during IDLE (new mail), on a poll tick when the server has no IDLE,
- * and when told to (MQTT is back, a retry is due). In between it IDLEs and
- * proves the connection alive with a NOOP under a deadline every
- * `watchdog_timeout` s; a connection that does not answer is dropped and a
- * new one opened, with exponential backoff and jitter.
+ * and when told to (MQTT is back, a retry is due). Every `watchdog_timeout` s
+ * a NOOP under a deadline proves each connection alive; one that does not
+ * answer is dropped and both are opened again, with exponential backoff and
+ * jitter.
+ *
+ * Two connections when the server has IDLE: a read-only one that does
+ * nothing but IDLE, and one that does the work. IDLE is then never broken
+ * and re-entered per mail, which would cost two round trips, and more: a
+ * server without TCP_NODELAY (Cyrus) holds an EXISTS written within our
+ * delayed-ACK time (40 ms) of its "+ idling" until that ACK comes, so mail
+ * arriving right after the previous one waited ~40 ms for its EXISTS.
  */
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
@@ -13,7 +20,8 @@ import type { Logger } from '../log.js';
 import { ImapFatalError } from './errors.js';
 import { ImapSession } from './session.js';
 
-export type WorkKind = 'full' | 'new';
+/** `full`: everything pending; `new`: what arrived since the last fetch (`arrived` mails by the EXISTS count). */
+export type WorkRequest = { kind: 'full' } | { kind: 'new'; arrived: number };
 
 export interface WatcherEvents {
   connection: [up: boolean];
@@ -27,11 +35,10 @@ export interface WatcherOptions {
   config: Config['imap'];
   log: Logger;
   /**
-   * Handles mail: `full` = everything pending, `new` = only what arrived since
-   * the last fetch. Runs on the watcher's loop, one call at a time; throwing
-   * drops the connection.
+   * Handles mail on the working session. Runs on the watcher's loop, one call
+   * at a time; throwing drops the connections.
    */
-  work: (session: ImapSession, kind: WorkKind) => Promise<void>;
+  work: (session: ImapSession, request: WorkRequest) => Promise<void>;
 }
 
 /** Delay before reconnect attempt `n` (1-based): exponential, capped, with jitter. */
@@ -45,9 +52,11 @@ export class MailboxWatcher extends EventEmitter<WatcherEvents> {
   readonly #log: Logger;
   readonly #work: WatcherOptions['work'];
   #stopping = false;
-  #session: ImapSession | undefined;
+  #sessions: ImapSession[] = [];
   #pendingFull = false;
   #pendingNew = false;
+  /** Mails the EXISTS count says arrived since the last round of work. */
+  #arrived = 0;
   #wakeup: (() => void) | undefined;
   #loop: Promise<void> | undefined;
 
@@ -66,10 +75,10 @@ export class MailboxWatcher extends EventEmitter<WatcherEvents> {
   async start(): Promise<void> {
     if (this.#loop) throw new Error('MailboxWatcher.start() called twice');
     let attempt = 0;
-    let first: ImapSession | undefined;
+    let first: ImapSession[] | undefined;
     while (!this.#stopping && !first) {
       try {
-        first = await ImapSession.open(this.#config, this.#log);
+        first = await this.#open();
       } catch (err) {
         if (err instanceof ImapFatalError) throw err;
         attempt += 1;
@@ -80,47 +89,62 @@ export class MailboxWatcher extends EventEmitter<WatcherEvents> {
     }
     if (!first) return;
     if (this.#stopping) {
-      await first.logout();
+      await Promise.all(first.map((s) => s.logout()));
       return;
     }
     this.#loop = this.#run(first);
   }
 
+  /** The working session, plus a read-only one for IDLE when the server has IDLE. */
+  async #open(): Promise<ImapSession[]> {
+    const worker = await ImapSession.open(this.#config, this.#log);
+    if (!worker.hasIdle) return [worker];
+    try {
+      return [worker, await ImapSession.open(this.#config, this.#log.child({ conn: 'idle' }), { readOnly: true })];
+    } catch (err) {
+      worker.close();
+      throw err;
+    }
+  }
+
   /** Asks for a round of work soon: `full` re-reads everything pending. */
-  wake(kind: WorkKind): void {
+  wake(kind: WorkRequest['kind'], arrived = 0): void {
     if (kind === 'full') this.#pendingFull = true;
     else this.#pendingNew = true;
+    this.#arrived += arrived;
     this.#wakeup?.();
   }
 
   /**
-   * Stops: no new work; waits up to `graceMs` for the current round, then
-   * logs out (bounded) and drops the connection.
+   * Stops: no new work; waits up to `graceMs` for the current round and then
+   * for `finish` (work still in flight elsewhere), then logs out (bounded) and
+   * drops the connections.
    */
-  async stop(graceMs = 5_000): Promise<void> {
+  async stop(graceMs = 5_000, finish?: () => Promise<void>): Promise<void> {
     this.#stopping = true;
     this.#wakeup?.();
+    const deadline = Date.now() + graceMs;
     const loop = this.#loop;
-    if (loop) {
-      let timer: NodeJS.Timeout | undefined;
-      const grace = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, graceMs);
-      });
-      await Promise.race([loop, grace]);
-      clearTimeout(timer);
-    }
-    const session = this.#session;
-    if (session) await session.logout();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), graceMs);
+    });
+    // The loop first (it may still start a batch), then whatever it left in flight.
+    let outcome = await Promise.race([loop, grace]);
+    if (outcome !== 'late' && finish) outcome = await Promise.race([finish(), grace]);
+    clearTimeout(timer);
+    if (outcome === 'late' || Date.now() > deadline) this.#log.warn('IMAP: in-flight mail did not finish in time; it stays unmarked');
+    await Promise.all(this.#sessions.map((s) => s.logout()));
     if (loop) await loop;
   }
 
-  async #run(first: ImapSession): Promise<void> {
-    let session: ImapSession | undefined = first;
+  async #run(first: ImapSession[]): Promise<void> {
+    let sessions: ImapSession[] | undefined = first;
     let failures = 0;
     while (!this.#stopping) {
-      if (!session) {
+      if (!sessions) {
         try {
-          session = await ImapSession.open(this.#config, this.#log);
+          sessions = await this.#open();
           failures = 0;
         } catch (err) {
           failures += 1;
@@ -135,20 +159,21 @@ export class MailboxWatcher extends EventEmitter<WatcherEvents> {
           continue;
         }
       }
-      this.#session = session;
+      this.#sessions = sessions;
+      const [worker, idler] = sessions as [ImapSession, ImapSession | undefined];
       this.#log.info(
-        { host: this.#config.host, folder: this.#config.folder, idle: session.hasIdle },
+        { host: this.#config.host, folder: this.#config.folder, idle: idler !== undefined },
         'IMAP connected, folder selected',
       );
       this.emit('connection', true);
       try {
-        await this.#serve(session);
+        await this.#serve(worker, idler);
       } catch (err) {
         if (!this.#stopping) this.#log.warn({ err: { message: (err as Error).message } }, 'IMAP session failed');
       }
-      session.close();
-      this.#session = undefined;
-      session = undefined;
+      for (const s of sessions) s.close();
+      this.#sessions = [];
+      sessions = undefined;
       this.emit('connection', false);
       if (this.#stopping) break;
       failures += 1;
@@ -158,39 +183,44 @@ export class MailboxWatcher extends EventEmitter<WatcherEvents> {
     }
   }
 
-  async #serve(session: ImapSession): Promise<void> {
+  async #serve(worker: ImapSession, idler: ImapSession | undefined): Promise<void> {
     const c = this.#config;
-    let known = session.exists;
-    session.on('exists', (count) => {
-      if (count > known) this.wake('new');
+    const watched = idler ?? worker;
+    let known = watched.exists;
+    watched.on('exists', (count) => {
+      if (count > known) this.wake('new', count - known);
       known = count;
     });
-    session.on('close', () => this.#wakeup?.());
+    const closed = (): boolean => worker.isClosed || (idler?.isClosed ?? false);
+    for (const s of [worker, idler]) s?.on('close', () => this.#wakeup?.());
     // Whatever arrived while we were away.
     this.#pendingFull = true;
-    const useIdle = session.hasIdle;
-    while (!this.#stopping && !session.isClosed) {
+    this.#arrived = 0;
+    const tick = (idler ? c.watchdog_timeout : c.poll_interval) * 1000;
+    let lastCheck = Date.now();
+    while (!this.#stopping && !closed()) {
       if (this.#pendingFull || this.#pendingNew) {
-        const kind: WorkKind = this.#pendingFull ? 'full' : 'new';
+        const request: WorkRequest = this.#pendingFull ? { kind: 'full' } : { kind: 'new', arrived: this.#arrived };
         this.#pendingFull = false;
         this.#pendingNew = false;
-        await this.#work(session, kind);
+        this.#arrived = 0;
+        await this.#work(worker, request);
         continue;
       }
-      if (useIdle) {
-        void session.idle();
+      if (idler) {
+        void idler.idle();
         this.emit('idle', new Date());
-        if ((await this.#sleep(c.watchdog_timeout * 1000)) === 'timeout' && !this.#stopping && !session.isClosed) {
-          await session.noop(c.watchdog_timeout * 1000);
-          this.emit('idle', new Date());
-        }
-      } else if ((await this.#sleep(c.poll_interval * 1000)) === 'timeout' && !this.#stopping && !session.isClosed) {
-        await session.noop(c.watchdog_timeout * 1000);
-        this.emit('idle', new Date());
-        this.#pendingNew = true;
       }
+      const woke = await this.#sleep(Math.max(0, lastCheck + tick - Date.now()));
+      if (woke === 'wake' || this.#stopping || closed()) continue;
+      // Watchdog (and, without IDLE, the poll): every connection answers a NOOP in time or is dropped.
+      const deadline = c.watchdog_timeout * 1000;
+      await Promise.all([worker.noop(deadline), idler?.noop(deadline)]);
+      lastCheck = Date.now();
+      this.emit('idle', new Date());
+      if (!idler) this.#pendingNew = true;
     }
-    if (session.isClosed && !this.#stopping) throw new Error('IMAP connection closed');
+    if (closed() && !this.#stopping) throw new Error('IMAP connection closed');
   }
 
   /** Sleeps `ms`, or less when woken (wake(), stop(), the session closing). */

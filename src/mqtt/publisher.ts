@@ -61,6 +61,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   #connected = false;
   #closing = false;
   #failures = 0;
+  /** Fails each publish still waiting for its ack (see close()). */
+  readonly #pending = new Set<(err: PublishError) => void>();
   /** Largest packet the broker takes: the smaller of config and the last CONNACK. */
   #packetLimit: number | undefined;
 
@@ -158,6 +160,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     if (!ok) {
       await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
     }
+    // Whatever is still unacknowledged fails now rather than holding its timer (and the process) for publish_timeout.
+    for (const fail of [...this.#pending]) fail(new PublishError('MQTT publisher closed before the broker acknowledged'));
     this.#setConnected(false);
     this.#client = undefined;
   }
@@ -188,6 +192,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const url = redactUrl(this.#config.url);
     client.on('connect', (connack: IConnackPacket) => {
       this.#failures = 0;
+      // Several small packets per mail: none may wait for the ACK of the one before (Nagle).
+      (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       const internals = client as unknown as ReconnectInternals & { options: IClientOptions };
       internals.options.reconnectPeriod = RECONNECT_MIN_MS;
       const brokerLimit = connack.properties?.maximumPacketSize;
@@ -258,24 +264,22 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     const payload = this.#encode(event);
     const timeoutMs = this.#config.publish_timeout * 1000;
     return new Promise<void>((resolve, reject) => {
-      let settled = false;
+      const fail = (err: PublishError): void => {
+        this.#pending.delete(fail);
+        clearTimeout(timer);
+        forgetOutgoing(client, cb);
+        reject(err);
+      };
       const cb: Callback = (err) => {
-        if (settled) return;
-        settled = true;
+        if (!this.#pending.delete(fail)) return; // already settled
         clearTimeout(timer);
         if (err) reject(new PublishError(`MQTT publish to ${topic} failed: ${err.message}`, { topic, cause: err }));
         else resolve();
       };
       const timer = setTimeout(() => {
-        if (settled) return;
-        settled = true;
-        forgetOutgoing(client, cb);
-        reject(
-          new PublishError(`MQTT publish to ${topic} not acknowledged within ${this.#config.publish_timeout} s`, {
-            topic,
-          }),
-        );
+        fail(new PublishError(`MQTT publish to ${topic} not acknowledged within ${this.#config.publish_timeout} s`, { topic }));
       }, timeoutMs);
+      this.#pending.add(fail);
       client.publish(topic, payload, { qos: this.#qos, retain: false }, cb);
     });
   }

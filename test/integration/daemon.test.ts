@@ -82,7 +82,7 @@ test('foreign mail goes to INBOX.failed with the reason logged; Launchpad mail a
   t.after(() => bridge.stop());
   await bridge.start();
   await sub.waitFor(2, 10_000);
-  await until('foreign mail moved', async () => (await cyrus.listMessages('INBOX.failed')).length === 1);
+  await until('foreign mail moved', async () => (await cyrus.listMessages('INBOX.failed').catch(() => [])).length === 1);
   await until('inbox: 2 seen', async () => {
     const inbox = await cyrus.listMessages();
     return inbox.length === 2 && inbox.every((m) => m.flags.has('\\Seen'));
@@ -199,7 +199,7 @@ test('after_publish: move puts the published mail into move_to, creating it', as
   t.after(() => bridge.stop());
   await bridge.start();
   await sub.waitFor(mails.reduce((n, m) => n + m.targets.length, 0), 10_000);
-  await until('moved', async () => (await cyrus.listMessages('INBOX.done')).length === 2);
+  await until('moved', async () => (await cyrus.listMessages('INBOX.done').catch(() => [])).length === 2);
   assert.equal((await cyrus.listMessages()).length, 0);
 });
 
@@ -228,7 +228,7 @@ test('verifier: fail sets the mail aside as rejected; temperror leaves it unseen
   t.after(() => bridge.stop());
   await bridge.start();
   await until('good published', () => sub.messages.length === 1);
-  await until('forged set aside', async () => (await cyrus.listMessages('INBOX.failed')).length === 1);
+  await until('forged set aside', async () => (await cyrus.listMessages('INBOX.failed').catch(() => [])).length === 1);
   assert.equal(results.find((r) => r.messageId === forged.messageId.slice(1, -1))?.result, 'rejected');
   // The flaky one was tried more than once, and is still unseen meanwhile.
   await until('flaky retried', () => flakyCalls >= 2, 10_000);
