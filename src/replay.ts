@@ -11,7 +11,7 @@ import { parseMail, parseOptionsFromConfig } from './core/index.js';
 import type { LpEvent, ParseOutcome } from './core/types.js';
 import { errorReason } from './errors.js';
 import type { Logger } from './log.js';
-import { dryRunLine } from './replay/line.js';
+import { dryRunLines } from './replay/line.js';
 import { orderedMap } from './replay/ordered.js';
 import { defaultWorkerCount, ParsePool, type BatchResult, type MailRecord } from './replay/pool.js';
 import { planSources, readSources, type SourceItem } from './replay/sources.js';
@@ -133,7 +133,7 @@ export async function replay(opts: ReplayOptions): Promise<ReplaySummary> {
     account(item.source, recordOf(outcome));
     if (outcome.kind !== 'events') return undefined;
     if (out) {
-      for (const e of outcome.events) out.add(dryRunLine(e, item.source));
+      for (const l of dryRunLines(outcome.events, item.source)) out.add(l);
       return undefined;
     }
     return publisher?.submit(item.source, outcome.events);
@@ -206,7 +206,7 @@ export function describeSummary(s: Readonly<ReplaySummary>, dryRun: boolean): st
   return `replay${dryRun ? ' (dry run)' : ''}: ${parts.join(', ')}${stopped}`;
 }
 
-export { dryRunLine } from './replay/line.js';
+export { dryRunLine, dryRunLines } from './replay/line.js';
 
 /** Below this many files, starting workers costs more than it saves. */
 export const WORKER_MIN_ENTRIES = 200;

@@ -11,6 +11,38 @@ export function serializePayload(p: EventPayload): string {
   return JSON.stringify(p);
 }
 
+/**
+ * Serialise the events of one mail, byte for byte as serializePayload would.
+ * Fan-out copies share one body string (most of a payload's bytes), so its
+ * JSON is made once per mail instead of once per target.
+ */
+export function serializePayloads(payloads: readonly EventPayload[]): string[] {
+  if (payloads.length < 2) return payloads.map(serializePayload);
+  let body: string | undefined;
+  let bodyJson = '';
+  return payloads.map((p) => {
+    const b = p['body'];
+    if (typeof b !== 'string' || b.length < 512 || !bodyComesLast(p)) return serializePayload(p);
+    if (b !== body) {
+      body = b;
+      bodyJson = JSON.stringify(b);
+    }
+    const { body: _body, 'body-truncated': truncated, ...rest } = p;
+    const head = JSON.stringify(rest);
+    const tail = truncated === undefined ? '}' : `,"body-truncated":${JSON.stringify(truncated)}}`;
+    return `${head.slice(0, -1)},"body":${bodyJson}${tail}`;
+  });
+}
+
+/** True when `body` is the last key, or second to last before `body-truncated` (the parser's order). */
+function bodyComesLast(p: EventPayload): boolean {
+  const keys = Object.keys(p);
+  const n = keys.length;
+  if (n < 2) return false;
+  if (keys[n - 1] === 'body') return true;
+  return keys[n - 1] === 'body-truncated' && keys[n - 2] === 'body';
+}
+
 /** Size of the PUBLISH packet for this event, as fitPayload counts it. */
 export function packetSize(event: LpEvent): number {
   return PUBLISH_OVERHEAD + Buffer.byteLength(event.topic, 'utf8') + Buffer.byteLength(serializePayload(event.payload), 'utf8');

@@ -5,7 +5,7 @@
 export type { BugPayload, BugTask, EventPayload, Json, LpEvent, MailInfo, OtherPayload, ParseOptions, ParseOutcome } from './types.js';
 export { parseMail, eventId, cleanMessageId, MAX_BUG_TASKS, MAX_BUG_EVENTS } from './parse.js';
 export { escapeTopicLevel, buildTopic } from './topic.js';
-export { fitPayload, serializePayload, packetSize, PUBLISH_OVERHEAD } from './fit.js';
+export { fitPayload, serializePayload, serializePayloads, packetSize, PUBLISH_OVERHEAD } from './fit.js';
 export {
   readHeaders,
   headerValues,

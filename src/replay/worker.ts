@@ -7,7 +7,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { parseMail } from '../core/parse.js';
 import type { ParseOptions } from '../core/types.js';
-import { dryRunLine } from './line.js';
+import { dryRunLines } from './line.js';
 import type { BatchJob, BatchResult, MailRecord } from './pool.js';
 
 const opts = (workerData as { parseOptions: ParseOptions }).parseOptions;
@@ -22,7 +22,7 @@ port.on('message', (job: BatchJob) => {
     const source = job.sources[i]!;
     const outcome = parseMail(buf.subarray(job.offsets[i]!, job.offsets[i + 1]!), opts);
     if (outcome.kind === 'events') {
-      for (const e of outcome.events) lines.push(dryRunLine(e, source), '\n');
+      for (const l of dryRunLines(outcome.events, source)) lines.push(l, '\n');
       records.push({ kind: 'events', events: outcome.events.length });
     } else if (outcome.kind === 'private') {
       records.push(outcome.info.messageId === undefined ? { kind: 'private' } : { kind: 'private', messageId: outcome.info.messageId });

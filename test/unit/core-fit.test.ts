@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { type LpEvent, PUBLISH_OVERHEAD, fitPayload, packetSize, serializePayload } from '../../src/core/index.js';
+import { readFileSync, readdirSync } from 'node:fs';
+import {
+  DEFAULT_PARSE_OPTIONS,
+  type LpEvent,
+  PUBLISH_OVERHEAD,
+  fitPayload,
+  packetSize,
+  parseMail,
+  serializePayload,
+  serializePayloads,
+} from '../../src/core/index.js';
+import { makeBugMail } from '../helpers/mailgen.js';
 
 function ev(body: string, extra: Record<string, string> = {}): LpEvent {
   return { topic: 'launchpad/qemu/bug/1', payload: { 'event-type': 'bug', project: 'qemu', 'bug-number': '1', ...extra, body } };
@@ -59,4 +70,28 @@ test('when even an empty body does not fit, body is "" and truncated (the caller
 test('a payload without a string body is returned as is', () => {
   const e: LpEvent = { topic: 't', payload: { 'event-type': 'x', other: 'y'.repeat(1000) } };
   assert.equal(fitPayload(e, 10), e);
+});
+
+test('serializePayloads writes each fan-out event byte for byte as serializePayload does', () => {
+  const samples = new URL('../../samples/', import.meta.url);
+  const raws = readdirSync(samples)
+    .filter((f) => f.endsWith('.eml'))
+    .map((f) => readFileSync(new URL(f, samples)));
+  for (let i = 0; i < 200; i++) raws.push(makeBugMail(i).raw);
+  let shared = 0;
+  for (const raw of raws) {
+    for (const opts of [DEFAULT_PARSE_OPTIONS, { ...DEFAULT_PARSE_OPTIONS, maxBodyBytes: 600 }]) {
+      const o = parseMail(raw, opts);
+      if (o.kind !== 'events') continue;
+      const payloads = o.events.map((e) => e.payload);
+      if (payloads.length > 1) shared++;
+      assert.deepEqual(serializePayloads(payloads), payloads.map(serializePayload));
+    }
+  }
+  assert.ok(shared > 50, `only ${shared} multi-target mails exercised the shared path`);
+  // Payloads whose body is not last, or differs between events, still come out exact.
+  const a = { 'event-type': 'bug', body: 'b'.repeat(600), project: 'x' };
+  const b = { 'event-type': 'bug', project: 'y', body: 'c'.repeat(600), 'body-truncated': true };
+  const c = { 'event-type': 'bug', project: 'z', body: 'c'.repeat(600) };
+  assert.deepEqual(serializePayloads([a, b, c]), [a, b, c].map(serializePayload));
 });
