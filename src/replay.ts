@@ -276,14 +276,16 @@ function isEpipe(err: unknown): boolean {
 
 /**
  * Buffers lines and writes them in big chunks (one write per ~256 KiB),
- * waiting for 'drain' when the stream asks for it.
+ * waiting for 'drain' when the stream asks for it. Lines are UTF-8 encoded
+ * straight into the chunk: no giant joined string, no second copy.
  */
 class LineWriter {
+  static readonly CHUNK = 256 * 1024;
   readonly #stream: Writable;
-  #parts: string[] = [];
-  /** Chunks already encoded (from parse workers), written before any text added after them. */
-  #bytes: Buffer[] = [];
-  #size = 0;
+  #chunk = Buffer.allocUnsafe(LineWriter.CHUNK);
+  #used = 0;
+  /** Finished chunks (and encoded lines from parse workers), in output order. */
+  #ready: Buffer[] = [];
   #error: Error | undefined;
 
   constructor(stream: Writable) {
@@ -294,39 +296,42 @@ class LineWriter {
   }
 
   add(line: string): void {
-    this.#parts.push(line, '\n');
-    this.#size += line.length + 1;
+    // A UTF-16 code unit takes at most 3 UTF-8 bytes.
+    const worst = line.length * 3 + 1;
+    if (this.#used + worst > this.#chunk.length) {
+      this.#seal();
+      if (worst > this.#chunk.length) {
+        this.#ready.push(Buffer.from(`${line}\n`));
+        return;
+      }
+    }
+    this.#used += this.#chunk.write(line, this.#used);
+    this.#chunk[this.#used++] = 0x0a;
   }
 
   /** Adds encoded lines (each already ending in a newline). */
   addBytes(bytes: Buffer): void {
-    if (this.#parts.length > 0) this.#bytes.push(Buffer.from(this.#takeText()));
-    this.#bytes.push(bytes);
-    this.#size += bytes.length;
+    this.#seal();
+    this.#ready.push(bytes);
   }
 
-  #takeText(): string {
-    const text = this.#parts.join('');
-    this.#parts = [];
-    return text;
+  #seal(): void {
+    if (this.#used === 0) return;
+    this.#ready.push(this.#chunk.subarray(0, this.#used));
+    this.#chunk = Buffer.allocUnsafe(LineWriter.CHUNK);
+    this.#used = 0;
   }
 
   get full(): boolean {
-    return this.#size >= 256 * 1024;
+    return this.#ready.length > 0;
   }
 
   async flush(): Promise<void> {
     if (this.#error) throw this.#error;
-    if (this.#parts.length === 0 && this.#bytes.length === 0) return;
-    let chunk: string | Buffer;
-    if (this.#bytes.length === 0) {
-      chunk = this.#takeText();
-    } else {
-      if (this.#parts.length > 0) this.#bytes.push(Buffer.from(this.#takeText()));
-      chunk = this.#bytes.length === 1 ? this.#bytes[0]! : Buffer.concat(this.#bytes);
-      this.#bytes = [];
-    }
-    this.#size = 0;
+    this.#seal();
+    if (this.#ready.length === 0) return;
+    const chunk = this.#ready.length === 1 ? (this.#ready[0] as Buffer) : Buffer.concat(this.#ready);
+    this.#ready = [];
     if (!this.#stream.write(chunk)) {
       await new Promise<void>((resolve, reject) => {
         const onDrain = (): void => {

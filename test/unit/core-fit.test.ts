@@ -74,7 +74,7 @@ test('a payload without a string body is returned as is', () => {
 
 test('serializePayloads writes each fan-out event byte for byte as serializePayload does', () => {
   const samples = new URL('../../samples/', import.meta.url);
-  const raws = readdirSync(samples)
+  const raws: Buffer[] = readdirSync(samples)
     .filter((f) => f.endsWith('.eml'))
     .map((f) => readFileSync(new URL(f, samples)));
   for (let i = 0; i < 200; i++) raws.push(makeBugMail(i).raw);
