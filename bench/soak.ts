@@ -80,9 +80,12 @@ export async function benchSoak(opts: { minutes?: number; rate?: number } = {}):
       rssByRun.set(run, r);
     }, 1000);
     const log: string[] = [];
+    /** RSS (MB) just before each minute's fault, with the run it belongs to. */
+    const trend: string[] = [];
     try {
       for (let m = 1; m < minutes; m++) {
         await sleep(Math.max(0, t0 + m * 60_000 - Date.now()));
+        trend.push(`${m}:${fmt(s.daemon.rssKB() / 1024, 0)}${s.daemon.run > 1 ? `(run ${s.daemon.run})` : ''}`);
         const fault = FAULTS[(m - 1) % FAULTS.length] as Fault;
         const f0 = Date.now();
         await fault.run(s);
@@ -108,6 +111,7 @@ export async function benchSoak(opts: { minutes?: number; rate?: number } = {}):
     console.log(`  duplicates: ${report.duplicateEvents} events in ${report.duplicateMails} mails`);
     console.log(`  unmarked mails at the end: ${report.unmarkedCount}; daemon runs ${s.daemon.run}, exits on its own ${selfExits}`);
     console.log(`  RSS of the longest run (${fmt(runMinutes, 1)} min): start ${fmt(rssStartMB, 1)} MB → end ${fmt(rssEndMB, 1)} MB (${fmt(rssEndMB - rssStartMB, 1)} MB); peak over all runs ${fmt(peakMB, 1)} MB`);
+    console.log(`  RSS (MB) at each minute before its fault: ${trend.join(' ')} end:${fmt(s.daemon.rssKB() / 1024, 0)}`);
     console.log(`  longest wait LMTP 250 → event: ${fmt(report.maxWaitMs / 1000, 1)} s (p50 ${fmt(report.p50WaitMs, 0)} ms, p99 ${fmt(report.p99WaitMs / 1000, 1)} s)`);
     return {
       soakMinutes: minutes,

@@ -18,6 +18,7 @@ import { until } from './env.js';
 
 export const REPO = resolve(import.meta.dirname, '../../..');
 export const CLI = join(REPO, 'dist/cli.js');
+
 /** One stdout line of the daemon: the parsed pino object (or `{ raw }` when not JSON). */
 export interface LogLine {
   run: number;
@@ -41,8 +42,8 @@ function newestMtime(dir: string): number {
 let buildChecked = false;
 
 /**
- * dist/ must be the compiled current src/: `npm test` builds first, but
- * `npm run test:chaos` alone does not, so rebuild when a source is newer.
+ * dist/ must be the compiled current src/: `npm run test:chaos` builds first,
+ * but one test file run on its own does not, so rebuild when a source is newer.
  */
 export function ensureBuilt(): void {
   if (buildChecked) return;
