@@ -114,8 +114,13 @@ export async function stopGroup(proc: ServerProcess, signal: NodeJS.Signals = 'S
     } catch {
       // already gone
     }
-    const timer = sleep(graceMs).then(() => 'timeout' as const);
-    const result = await Promise.race([proc.exited.then(() => 'exited' as const), timer]);
+    // A plain timer cleared on exit: a pending one would keep the test process alive for the whole grace period.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => resolve('timeout'), graceMs);
+    });
+    const result = await Promise.race([proc.exited.then(() => 'exited' as const), timeout]);
+    clearTimeout(timer);
     if (result === 'timeout') {
       await killGroup(proc);
       return;
