@@ -13,7 +13,7 @@ import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
 import type { Config } from './config/schema.js';
 import { parseMail, parseOptionsFromConfig } from './core/index.js';
-import type { LpEvent, MailInfo, ParseOptions } from './core/types.js';
+import type { MailInfo, ParseOptions } from './core/types.js';
 import type { Logger } from './log.js';
 import { PublishError } from './mqtt/errors.js';
 import { Publisher } from './mqtt/publisher.js';
@@ -113,6 +113,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       this.#watcher.wake('full');
     });
     this.#publisher.on('offline', () => this.emit('connection', { side: 'mqtt', up: false }));
+    this.#publisher.on('refused', (err) => this.emit('fatal', err));
     this.#watcher.on('connection', (up) => this.emit('connection', { side: 'imap', up }));
     this.#watcher.on('idle', (at) => this.emit('idle', at));
     this.#watcher.on('fatal', (err) => this.emit('fatal', err));
@@ -272,18 +273,22 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   }
 
   /** Parses, verifies, publishes and marks one fetched batch. Never rejects. */
-  async #handleBatch(session: ImapSession, mails: FetchedMail[], fetchedAt: number): Promise<void> {
-    const handled = await Promise.all(mails.map((m) => this.#handleMail(m, fetchedAt)));
+  async #handleBatch(session: ImapSession, fetched: FetchedMail[], fetchedAt: number): Promise<void> {
+    // Only the UIDs outlive the parse: the sources go as soon as each mail is parsed (and verified).
+    const uids = fetched.map((m) => m.uid);
+    const jobs = fetched.map((m) => this.#handleMail(m, fetchedAt));
+    fetched.length = 0;
+    const handled = await Promise.all(jobs);
     const ackedAt = performance.now();
     try {
       await this.#mark(session, handled);
       this.#log.debug(
-        { count: mails.length, publishMs: Math.round(ackedAt - fetchedAt), markMs: Math.round(performance.now() - ackedAt) },
+        { count: uids.length, publishMs: Math.round(ackedAt - fetchedAt), markMs: Math.round(performance.now() - ackedAt) },
         'batch done',
       );
     } finally {
-      for (const m of mails) this.#inFlight.delete(m.uid);
-      this.#setBacklog(Math.max(0, this.#backlog - mails.length));
+      for (const uid of uids) this.#inFlight.delete(uid);
+      this.#setBacklog(Math.max(0, this.#backlog - uids.length));
     }
   }
 
@@ -308,10 +313,11 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       if (v.verdict === 'fail') return { ...base, verdict: { kind: 'failed', result: 'rejected', reason: v.reason } };
       if (v.verdict === 'temperror') return { ...base, verdict: { kind: 'deferred', reason: v.reason } };
     }
-    const events: LpEvent[] = outcome.events;
-    const topics = events.map((e) => e.topic);
+    // Nothing of the parsed mail but its topics and count stays referenced while the acks are awaited.
+    const topics = outcome.events.map((e) => e.topic);
+    const count = topics.length;
     try {
-      await this.#publisher.publish(events);
+      await this.#publisher.publish(outcome.events);
     } catch (err) {
       const reason = (err as Error).message;
       if (err instanceof PublishError && err.permanent) {
@@ -319,7 +325,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       }
       return { ...base, topics, verdict: { kind: 'deferred', reason } };
     }
-    this.emit('published', { events: events.length, latencyMs: performance.now() - fetchedAt });
+    this.emit('published', { events: count, latencyMs: performance.now() - fetchedAt });
     return { ...base, topics, verdict: { kind: 'done', result: 'published' } };
   }
 

@@ -23,6 +23,8 @@ export interface PublisherEvents {
   connect: [];
   /** The connection was lost; mqtt.js is trying again. */
   offline: [];
+  /** After the first connect: the broker refused us for a reason retrying will not fix (mqtt.js keeps trying). */
+  refused: [MqttConnectError];
 }
 
 export interface PublisherOptions {
@@ -59,6 +61,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   readonly #qos: 0 | 1 | 2;
   #client: MqttClient | undefined;
   #connected = false;
+  #everConnected = false;
   #closing = false;
   #failures = 0;
   /** Fails each publish still waiting for its ack (see close()). */
@@ -178,6 +181,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
       connectTimeout: 15_000,
       resubscribe: false,
       rejectUnauthorized: true,
+      // mqtt.js traces every packet through `debug`; even switched off that allocates per call.
+      log: () => undefined,
+      // Otherwise mqtt-packet keeps a Buffer for each of the 65536 packet ids: ~6 MB of heap for good.
+      writeCache: false,
     };
     if (c.username !== undefined) opts.username = c.username;
     if (c.password !== undefined) opts.password = c.password;
@@ -227,33 +234,39 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     });
     client.on('error', (err: Error) => {
       if (this.#closing) return;
-      const level = isFatal(err) ? 'error' : 'warn';
-      this.#log[level]({ url, err: { message: err.message, code: (err as { code?: unknown }).code } }, 'MQTT error');
+      const fatal = isFatal(err);
+      this.#log[fatal ? 'error' : 'warn']({ url, err: { message: err.message, code: (err as { code?: unknown }).code } }, 'MQTT error');
+      if (fatal && this.#everConnected) {
+        this.emit('refused', new MqttConnectError(`MQTT broker ${url} refused the connection: ${err.message}`, { url, cause: err }));
+      }
     });
   }
 
   #setConnected(up: boolean): void {
     if (this.#connected === up) return;
     this.#connected = up;
+    if (up) this.#everConnected = true;
     if (up) this.emit('connect');
     else this.emit('offline');
   }
 
-  #encode(event: LpEvent): Buffer {
-    const payload = Buffer.from(serializePayload(event.payload), 'utf8');
+  /** The payload as JSON text (mqtt.js writes it to the socket as UTF-8: no Buffer of our own per event). */
+  #encode(event: LpEvent): string {
+    const payload = serializePayload(event.payload);
     const limit = this.#packetLimit;
-    if (limit === undefined || publishPacketSize(event.topic, payload.length, this.#qos, PROTOCOL_VERSION) <= limit) {
-      return payload;
-    }
-    const fitted = Buffer.from(serializePayload(fitPayload(event, limit).payload), 'utf8');
-    if (publishPacketSize(event.topic, fitted.length, this.#qos, PROTOCOL_VERSION) > limit) {
+    if (limit === undefined) return payload;
+    const bytes = Buffer.byteLength(payload, 'utf8');
+    if (publishPacketSize(event.topic, bytes, this.#qos, PROTOCOL_VERSION) <= limit) return payload;
+    const fitted = serializePayload(fitPayload(event, limit).payload);
+    const fittedBytes = Buffer.byteLength(fitted, 'utf8');
+    if (publishPacketSize(event.topic, fittedBytes, this.#qos, PROTOCOL_VERSION) > limit) {
       throw new PublishError(
         `event for ${event.topic} does not fit the broker's packet size limit of ${limit} bytes even without its body`,
         { topic: event.topic, permanent: true },
       );
     }
     this.#log.warn(
-      { topic: event.topic, bytes: payload.length, cutTo: fitted.length, maxPacketSize: limit },
+      { topic: event.topic, bytes, cutTo: fittedBytes, maxPacketSize: limit },
       'MQTT: payload larger than the broker accepts; body cut to fit',
     );
     return fitted;
