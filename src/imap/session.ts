@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { ImapError, ImapFatalError } from './errors.js';
+import { ImapError, ImapFatalError, imapReason } from './errors.js';
 import { toUidSet } from './uidset.js';
 
 /** Keyword set on mail that could not be set aside in a folder; such mail is never fetched again. */
@@ -122,8 +122,8 @@ export class ImapSession extends EventEmitter<SessionEvents> {
       await client.connect();
     } catch (err) {
       client.close();
-      const msg = `IMAP ${where}: cannot log in as ${config.username}: ${(err as Error).message}`;
-      if (isFatal(err)) throw new ImapFatalError(msg, { cause: err });
+      const msg = `IMAP ${where}: cannot log in as ${config.username}: ${imapReason(err)}`;
+      if (isFatal(err)) throw new ImapFatalError(msg, { cause: err, refused: 'login' });
       throw new ImapError(msg, { cause: err });
     }
     // Commands are small writes that must not wait for the ACK of the previous one (Nagle).
@@ -136,8 +136,8 @@ export class ImapSession extends EventEmitter<SessionEvents> {
     } catch (err) {
       client.close();
       const refused = (err as { responseStatus?: string }).responseStatus === 'NO';
-      const msg = `IMAP ${where}: cannot open folder ${config.folder} (imap.folder): ${(err as Error).message}`;
-      if (refused) throw new ImapFatalError(msg, { cause: err });
+      const msg = `IMAP ${where}: cannot open folder ${config.folder} (imap.folder): ${imapReason(err)}`;
+      if (refused) throw new ImapFatalError(msg, { cause: err, refused: 'folder' });
       throw new ImapError(msg, { cause: err });
     }
     return session;
@@ -263,7 +263,7 @@ export class ImapSession extends EventEmitter<SessionEvents> {
         return;
       case 'move': {
         const to = c.move_to;
-        if (to === undefined) throw new ImapFatalError('imap.move_to is required with imap.after_publish: move');
+        if (to === undefined) throw new ImapFatalError('imap.move_to is required with imap.after_publish: move', { refused: 'config' });
         await this.#moveCreating(set, to, 'imap.move_to');
         return;
       }
@@ -285,7 +285,7 @@ export class ImapSession extends EventEmitter<SessionEvents> {
         return 'moved';
       } catch (err) {
         this.#log.error(
-          { err: { message: (err as Error).message }, uids: set, folder },
+          { err: { message: imapReason(err) }, uids: set, folder },
           'IMAP: cannot move failed mail to imap.failed_folder; flagging it $LpmqttFailed in place instead',
         );
       }
@@ -321,7 +321,7 @@ export class ImapSession extends EventEmitter<SessionEvents> {
     return this.#client.idle().then(
       () => undefined,
       (err: unknown) => {
-        this.#log.debug({ err: { message: (err as Error).message } }, 'IMAP IDLE ended with an error');
+        this.#log.debug({ err: { message: imapReason(err) } }, 'IMAP IDLE ended with an error');
       },
     );
   }
@@ -345,15 +345,18 @@ export class ImapSession extends EventEmitter<SessionEvents> {
 
   async #moveCreating(set: string, folder: string, key: string): Promise<void> {
     if (await this.#client.messageMove(set, folder, { uid: true })) return;
-    // Most likely [TRYCREATE]: create it (OK when it exists already) and try once more.
+    // Most likely [TRYCREATE]: create it and try once more. Several batches may
+    // get here at once; a CREATE refused because another one just made the
+    // folder is fine, so the second MOVE decides.
+    let createError: unknown;
     try {
       await this.#client.mailboxCreate(folder);
       this.#log.info({ folder }, `IMAP: created ${key}`);
     } catch (err) {
-      throw new ImapError(`IMAP: cannot create ${folder} (${key}): ${(err as Error).message}`, { cause: err });
+      createError = err;
     }
-    if (!(await this.#client.messageMove(set, folder, { uid: true }))) {
-      throw new ImapError(`IMAP: UID MOVE ${set} to ${folder} (${key}) failed`);
-    }
+    if (await this.#client.messageMove(set, folder, { uid: true })) return;
+    const why = createError === undefined ? 'UID MOVE failed' : `cannot create it: ${imapReason(createError)}`;
+    throw new ImapError(`IMAP: cannot move ${set} to ${folder} (${key}): ${why}`, { cause: createError });
   }
 }

@@ -17,7 +17,7 @@
 import { EventEmitter } from 'node:events';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
-import { ImapFatalError } from './errors.js';
+import { ImapFatalError, imapReason } from './errors.js';
 import { ImapSession } from './session.js';
 
 /** `full`: everything pending; `new`: what arrived since the last fetch (`arrived` mails by the EXISTS count). */
@@ -83,7 +83,7 @@ export class MailboxWatcher extends EventEmitter<WatcherEvents> {
         if (err instanceof ImapFatalError) throw err;
         attempt += 1;
         const ms = reconnectDelay(attempt, this.#config.reconnect_max_delay);
-        this.#log.warn({ err: { message: (err as Error).message }, retryInMs: ms }, 'IMAP connection failed; retrying');
+        this.#log.warn({ err: { message: imapReason(err) }, retryInMs: ms }, 'IMAP connection failed; retrying');
         await this.#sleep(ms);
       }
     }
@@ -149,11 +149,14 @@ export class MailboxWatcher extends EventEmitter<WatcherEvents> {
         } catch (err) {
           failures += 1;
           const ms = reconnectDelay(failures, this.#config.reconnect_max_delay);
-          if (err instanceof ImapFatalError) {
+          if (err instanceof ImapFatalError && err.refused === 'folder') {
+            // Deleted to be recreated (UIDVALIDITY changes), or by mistake: wait for it to come back.
+            this.#log.error({ err: { message: err.message }, retryInMs: ms }, 'IMAP: the watched folder is gone; waiting for it to return');
+          } else if (err instanceof ImapFatalError) {
             this.#log.error({ err: { message: err.message }, retryInMs: ms }, 'IMAP refuses the configuration');
             this.emit('fatal', err);
           } else {
-            this.#log.warn({ err: { message: (err as Error).message }, retryInMs: ms }, 'IMAP reconnect failed');
+            this.#log.warn({ err: { message: imapReason(err) }, retryInMs: ms }, 'IMAP reconnect failed');
           }
           await this.#sleep(ms);
           continue;
@@ -169,7 +172,7 @@ export class MailboxWatcher extends EventEmitter<WatcherEvents> {
       try {
         await this.#serve(worker, idler);
       } catch (err) {
-        if (!this.#stopping) this.#log.warn({ err: { message: (err as Error).message } }, 'IMAP session failed');
+        if (!this.#stopping) this.#log.warn({ err: { message: imapReason(err) } }, 'IMAP session failed');
       }
       for (const s of sessions) s.close();
       this.#sessions = [];
