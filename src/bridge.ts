@@ -50,6 +50,11 @@ export interface BridgeDeps {
   log: Logger;
   /** Sender verification; 'fail' sets the mail aside, 'temperror' retries it later. */
   verifier?: Verifier | undefined;
+  /**
+   * For a one-shot run beside the daemon (`replay --imap-folder`): a client id
+   * suffix so the daemon is not disconnected, and no online/offline status.
+   */
+  publisher?: { clientIdSuffix: string; status: false } | undefined;
 }
 
 /** Up to this many new mails are fetched directly on EXISTS; more go through SEARCH and batches. */
@@ -101,7 +106,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     this.#log = deps.log;
     this.#verifier = deps.verifier;
     this.#parseOptions = parseOptionsFromConfig(deps.config);
-    this.#publisher = new Publisher({ config: deps.config.mqtt, log: deps.log.child({ component: 'mqtt' }) });
+    this.#publisher = new Publisher({ config: deps.config.mqtt, log: deps.log.child({ component: 'mqtt' }), ...deps.publisher });
     this.#watcher = new MailboxWatcher({
       config: deps.config.imap,
       log: deps.log.child({ component: 'imap' }),
