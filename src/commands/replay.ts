@@ -8,12 +8,13 @@ import { InvalidArgumentError, Option, type Command } from 'commander';
 import type { Logger } from '../log.js';
 import type { Config } from '../config/schema.js';
 import type { EventSink } from '../replay.js';
-import { errorReason } from '../errors.js';
+import { UsageError, errorReason } from '../errors.js';
 import { CONFIG_HELP, configFor } from './shared.js';
 
 interface ReplayFlags {
   config?: string;
   dryRun?: boolean;
+  imapFolder?: string;
   verify: boolean;
   jobs?: number;
 }
@@ -31,9 +32,10 @@ export function registerReplay(program: Command): Command {
   return program
     .command('replay')
     .description('one-shot: publish stored mail (.eml files, folders, mbox, - for stdin), or print it with --dry-run')
-    .argument('<path...>', '.eml file, folder (recursive), mbox file, or - for stdin')
+    .argument('[path...]', '.eml file, folder (recursive), mbox file, or - for stdin')
     .option('-c, --config <file>', CONFIG_HELP)
     .option('--dry-run', 'publish nothing: print one JSON line per event on stdout')
+    .option('--imap-folder <name>', 're-publish the unseen mail of this IMAP folder (e.g. INBOX.failed) instead of files, marking it as the daemon does')
     .option('--no-verify', 'skip sender verification (verify.dkim / verify.authserv_id) even when configured')
     .addOption(
       new Option('--jobs <n>', 'parse worker threads for --dry-run (0: all on the main thread; default with 200+ files: cores - 1, at most 4, none on 1-2 cores)').argParser(jobCount),
@@ -67,6 +69,13 @@ Sender verification:
   rejected (not an error); a DNS error during verification is a failure.
   --no-verify skips it, e.g. for old archives whose DKIM keys are gone.
 
+From IMAP:
+  --imap-folder NAME runs the daemon's bridge on that folder of the configured
+  mailbox until the unseen mail found there at start has been handled, then
+  exits. Each mail is marked (imap.after_publish) only after the broker
+  acknowledged its events. Mail that fails again stays in that folder, flagged
+  $LpmqttFailed, when NAME is the failed folder itself.
+
 Exit status: 0 every mail handled (foreign, private and rejected mail
 included), 1 some mail could not be read, parsed, verified or published,
 2 bad usage or invalid configuration.
@@ -74,9 +83,17 @@ included), 1 some mail could not be read, parsed, verified or published,
 Examples:
   lpmqtt replay --dry-run samples/ > events.ndjson
   lpmqtt replay -c /etc/lpmqtt.conf archive.mbox
-  zcat old.mbox.gz | lpmqtt replay --dry-run -`,
+  zcat old.mbox.gz | lpmqtt replay --dry-run -
+  lpmqtt replay -c /etc/lpmqtt.yaml --imap-folder INBOX.failed`,
     )
     .action(async (paths: string[], o: ReplayFlags) => {
+      if (o.imapFolder !== undefined) {
+        if (paths.length > 0) throw new UsageError('replay: give either PATH... or --imap-folder, not both');
+        if (o.dryRun === true) throw new UsageError('replay: --dry-run reads files; it cannot be combined with --imap-folder');
+        process.exitCode = await replayImapCommand(o.imapFolder, o);
+        return;
+      }
+      if (paths.length === 0) throw new UsageError('replay: nothing to replay: give PATH... (or - for stdin), or --imap-folder NAME');
       process.exitCode = await replayCommand(paths, o);
     });
 }
@@ -130,6 +147,31 @@ async function replayCommand(paths: string[], o: ReplayFlags): Promise<number> {
   log[level]({ summary }, describeSummary(summary, dryRun));
   log.flush();
   return summary.failed > 0 ? 1 : 0;
+}
+
+async function replayImapCommand(folder: string, o: ReplayFlags): Promise<number> {
+  const { config } = await configFor(o);
+  const [{ createLogger }, { replayImapFolder, describeImapSummary }] = await Promise.all([
+    import('../log.js'),
+    import('./replay-imap.js'),
+  ]);
+  const log = createLogger({ level: config.log.level, fd: 2 });
+  let verifier;
+  if (o.verify && (config.verify.dkim || config.verify.authserv_id !== undefined)) {
+    const { createVerifier } = await import('../verify.js');
+    verifier = createVerifier(config.verify, { log });
+  }
+  try {
+    const summary = await replayImapFolder({ config, folder, log, verifier });
+    const bad = summary.counts.failed + summary.left;
+    log[bad > 0 ? 'warn' : 'info']({ summary }, describeImapSummary(summary));
+    log.flush();
+    return bad > 0 ? 1 : 0;
+  } catch (err) {
+    log.error({ err: { message: errorReason(err) } }, `replay of IMAP folder ${folder} failed: ${errorReason(err)}`);
+    log.flush();
+    return 1;
+  }
 }
 
 /** Connects to the broker, bounded by mqtt.publish_timeout; logs and returns undefined when it cannot. */
