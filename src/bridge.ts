@@ -4,10 +4,12 @@
  * only after the broker has acknowledged every one of its events; anything
  * that fails stays unmarked and is tried again later with backoff.
  *
- * Per batch of `imap.batch_size` mails: one UID FETCH, all events in flight at
- * once, one STORE (or EXPUNGE, MOVE) for the acknowledged ones. Up to
- * PIPELINE_DEPTH batches overlap, so the next FETCH runs while the broker
- * acknowledges the previous batch.
+ * Per piece of the backlog: one UID FETCH, all events in flight at once, one
+ * STORE (or EXPUNGE, MOVE) for the acknowledged ones. Up to PIPELINE_DEPTH
+ * pieces overlap, so the next FETCH runs while the broker acknowledges the
+ * previous piece; a piece is `imap.batch_size / PIPELINE_DEPTH` mails, so no
+ * more than `imap.batch_size` mails are ever published and not yet marked:
+ * a crash re-publishes at most one batch.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -169,6 +171,11 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     this.#log.info('stopped');
   }
 
+  /** Pieces in flight at once; fewer than PIPELINE_DEPTH only for a batch_size below it. */
+  get #depth(): number {
+    return Math.min(PIPELINE_DEPTH, this.#config.imap.batch_size);
+  }
+
   get #stopping(): boolean {
     return this.#state === 'stopping' || this.#state === 'stopped';
   }
@@ -214,7 +221,8 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   }
 
   async #drain(session: ImapSession, uids: number[]): Promise<void> {
-    const batches = chunks(uids, this.#config.imap.batch_size);
+    // Pieces of a third of a batch, PIPELINE_DEPTH of them in flight: one batch at most unmarked.
+    const batches = chunks(uids, Math.max(1, Math.floor(this.#config.imap.batch_size / this.#depth)));
     const mayFetch = (): boolean => !this.#stopping && this.#publisher.connected && !session.isClosed;
     // The next FETCH is on the wire before this batch is parsed, so the IMAP
     // connection is busy while the CPU parses and the broker acknowledges.
@@ -241,7 +249,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
    * PIPELINE_DEPTH batches are outstanding.
    */
   async #startBatch(session: ImapSession, mails: FetchedMail[], fetchedAt: number): Promise<void> {
-    while (this.#batches.size >= PIPELINE_DEPTH) await Promise.race(this.#batches);
+    while (this.#batches.size >= this.#depth) await Promise.race(this.#batches);
     const done = this.#handleBatch(session, mails, fetchedAt);
     this.#batches.add(done);
     void done.finally(() => this.#batches.delete(done));

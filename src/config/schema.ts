@@ -35,7 +35,7 @@ export const imapSchema = z.strictObject({
   poll_interval: seconds.default(60),
   /** Re-issue IDLE after this many seconds (RFC 2177 asks for < 29 min). */
   idle_timeout: seconds.default(300),
-  /** Mails fetched, published and flagged together. */
+  /** At most this many mails are published and not yet marked at once (a crash re-publishes at most one batch). */
   batch_size: z.number().int().min(1).max(5000).default(200),
   /** A NOOP must answer within this many seconds, or the connection is restarted. */
   watchdog_timeout: seconds.default(30),
