@@ -18,6 +18,8 @@ export const FAILED_FLAG = '$LpmqttFailed';
 export interface FetchedMail {
   uid: number;
   source: Buffer;
+  /** Set when the mail is larger than MAX_MAIL_BYTES: its real size; `source` holds only the first MAX_MAIL_BYTES. */
+  cutFrom?: number;
 }
 
 export interface SessionEvents {
@@ -40,6 +42,15 @@ type ImapConfig = Config['imap'];
 const SMALL_FETCH = 3;
 /** Partial size such that the whole response (FETCH line, literal, tagged OK) stays under 4096 bytes. */
 const PIECE_BYTES = 3_600;
+/**
+ * The most of one mail ever held in memory. Launchpad's mail is a few KB (the
+ * real ones average 5.9 KB); the parser needs the header and the first text
+ * part, and cuts the body to parse.max_body_bytes anyway. A 50 MB attachment
+ * is fetched as its first 2 MiB (BODY.PEEK[]<0.N>), so a batch of hostile mail
+ * cannot take the daemon's memory with it. Such mail cannot pass DKIM (the
+ * body hash covers the whole body) and is set aside when verification is on.
+ */
+export const MAX_MAIL_BYTES = 2 * 1024 * 1024;
 
 /** imapflow logs each protocol line at debug and connection news at info: keep it one notch quieter than ours. */
 function imapflowLogger(log: Logger): Logger {
@@ -193,9 +204,13 @@ export class ImapSession extends EventEmitter<SessionEvents> {
       return out;
     }
     const out: FetchedMail[] = [];
+    const query = { uid: true, size: true, source: { start: 0, maxLength: MAX_MAIL_BYTES } };
     // Collected first, never a command inside the loop (imapflow would deadlock).
-    for await (const msg of this.#client.fetch(toUidSet(uids), { uid: true, source: true }, { uid: true })) {
-      if (msg.source) out.push({ uid: msg.uid, source: msg.source });
+    for await (const msg of this.#client.fetch(toUidSet(uids), query, { uid: true })) {
+      if (!msg.source) continue;
+      const mail: FetchedMail = { uid: msg.uid, source: msg.source };
+      if (msg.size !== undefined && msg.size > msg.source.length) mail.cutFrom = msg.size;
+      out.push(mail);
     }
     return out.sort((a, b) => a.uid - b.uid);
   }
@@ -225,7 +240,10 @@ export class ImapSession extends EventEmitter<SessionEvents> {
     } else {
       for (const h of partial) {
         const rest = await this.#fetchInPieces(h.uid, h.piece.length);
-        if (rest) whole.push({ uid: h.uid, source: Buffer.concat([h.piece, rest.source]) });
+        if (!rest) continue;
+        const mail: FetchedMail = { uid: h.uid, source: Buffer.concat([h.piece, rest.source]) };
+        if (h.size > MAX_MAIL_BYTES) mail.cutFrom = h.size;
+        whole.push(mail);
       }
     }
     return whole.sort((a, b) => a.uid - b.uid);
@@ -234,15 +252,21 @@ export class ImapSession extends EventEmitter<SessionEvents> {
   /** One mail as BODY.PEEK[]<start.PIECE_BYTES> partials: one round trip per piece, none of them stalled. */
   async #fetchInPieces(uid: number, from = 0): Promise<FetchedMail | undefined> {
     const parts: Buffer[] = [];
-    for (let start = from; ; start += PIECE_BYTES) {
-      const query = { uid: true, source: { start, maxLength: PIECE_BYTES } };
+    let start = from;
+    for (; start < MAX_MAIL_BYTES; start += PIECE_BYTES) {
+      const want = Math.min(PIECE_BYTES, MAX_MAIL_BYTES - start);
+      const query = { uid: true, source: { start, maxLength: want } };
       const msg = await this.#client.fetchOne(String(uid), query, { uid: true });
-      if (!msg) return parts.length > 0 || from > 0 ? { uid, source: Buffer.concat(parts) } : undefined;
+      if (msg === false) return parts.length > 0 || from > 0 ? { uid, source: Buffer.concat(parts) } : undefined;
       const piece = msg.source ?? Buffer.alloc(0);
       parts.push(piece);
-      if (piece.length < PIECE_BYTES) break;
+      if (piece.length < want) return { uid, source: Buffer.concat(parts) };
     }
-    return { uid, source: Buffer.concat(parts) };
+    // Cut at MAX_MAIL_BYTES: ask for the real size, for the log.
+    const sized = await this.#client.fetchOne(String(uid), { uid: true, size: true }, { uid: true });
+    const mail: FetchedMail = { uid, source: Buffer.concat(parts) };
+    if (sized !== false && sized.size !== undefined && sized.size > MAX_MAIL_BYTES) mail.cutFrom = sized.size;
+    return mail;
   }
 
   /** Marks mail as handled per `after_publish`: one STORE, or STORE + UID EXPUNGE, or one UID MOVE. */
