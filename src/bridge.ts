@@ -120,7 +120,6 @@ export class Bridge extends EventEmitter<BridgeEvents> {
       this.#watcher.wake('full');
     });
     this.#publisher.on('offline', () => this.emit('connection', { side: 'mqtt', up: false }));
-    this.#publisher.on('refused', (err) => this.emit('fatal', err));
     this.#watcher.on('connection', (up) => this.emit('connection', { side: 'imap', up }));
     this.#watcher.on('idle', (at) => this.emit('idle', at));
     this.#watcher.on('fatal', (err) => this.emit('fatal', err));

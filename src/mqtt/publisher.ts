@@ -23,8 +23,6 @@ export interface PublisherEvents {
   connect: [];
   /** The connection was lost; mqtt.js is trying again. */
   offline: [];
-  /** After the first connect: the broker refused us for a reason retrying will not fix (mqtt.js keeps trying). */
-  refused: [MqttConnectError];
 }
 
 export interface PublisherOptions {
@@ -61,7 +59,6 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   readonly #qos: 0 | 1 | 2;
   #client: MqttClient | undefined;
   #connected = false;
-  #everConnected = false;
   #closing = false;
   #failures = 0;
   /** Fails each publish still waiting for its ack (see close()). */
@@ -234,18 +231,16 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     });
     client.on('error', (err: Error) => {
       if (this.#closing) return;
-      const fatal = isFatal(err);
-      this.#log[fatal ? 'error' : 'warn']({ url, err: { message: err.message, code: (err as { code?: unknown }).code } }, 'MQTT error');
-      if (fatal && this.#everConnected) {
-        this.emit('refused', new MqttConnectError(`MQTT broker ${url} refused the connection: ${err.message}`, { url, cause: err }));
-      }
+      // A refusal after the first connect (password changed, ACL) is logged as an error and
+      // retried with backoff: the daemon recovers by itself once the broker takes it again.
+      const level = isFatal(err) ? 'error' : 'warn';
+      this.#log[level]({ url, err: { message: err.message, code: (err as { code?: unknown }).code } }, 'MQTT error');
     });
   }
 
   #setConnected(up: boolean): void {
     if (this.#connected === up) return;
     this.#connected = up;
-    if (up) this.#everConnected = true;
     if (up) this.emit('connect');
     else this.emit('offline');
   }
