@@ -215,7 +215,9 @@ export function mutatedMails(seed: number, n: number, opts: { nul?: boolean } = 
           const start = s.lastIndexOf('\n', pos) + 1;
           const end = s.indexOf('\n', pos);
           const line = s.slice(start, end < 0 ? s.length : end + 1);
-          s = s.slice(0, start) + line.repeat(o.times) + s.slice(start);
+          // A "line" may be the whole mail (after lineEnds ''): keep each mutant under ~4 MB.
+          const times = Math.min(o.times, Math.max(1, Math.floor(4_000_000 / Math.max(1, line.length))));
+          s = s.slice(0, start) + line.repeat(times) + s.slice(start);
           break;
         }
         case 'dropLine': {
