@@ -7,7 +7,10 @@
  *   of each (raw bytes as payload, all in flight), one STORE. No parsing, no
  *   marking logic. With the bridge's transport options and with imapflow's
  *   defaults (COMPRESS=DEFLATE); the ratio is taken to the faster one.
- * - drain: the same mails through the Bridge at QoS 1, marked after the acks.
+ * - drain: the same mails through the Bridge at QoS 1, marked after the acks
+ *   (default batch_size 200, fetched in pieces of 66 so that a kill -9
+ *   re-publishes at most one batch; each FETCH ends with Cyrus holding its
+ *   last segment until our delayed ACK, which the one-FETCH floor pays once).
  * - live: mails delivered one at a time over LMTP while the bridge IDLEs;
  *   latency from the LMTP 250 to the subscriber receiving the event.
  * - rss: `node dist/cli.js run` in a child process draining a big backlog;
