@@ -312,6 +312,9 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   }
 
   async #handleMail(mail: FetchedMail, fetchedAt: number): Promise<Handled> {
+    if (mail.cutFrom !== undefined) {
+      this.#log.warn({ uid: mail.uid, size: mail.cutFrom, read: mail.source.length }, 'mail larger than lpmqtt reads: only its beginning was fetched');
+    }
     const outcome = parseMail(mail.source, this.#parseOptions);
     const base = { uid: mail.uid, info: outcome.info, topics: [] as string[] };
     switch (outcome.kind) {
