@@ -495,7 +495,7 @@ test('CLI: replay exits 1 when a mail could not be read, 0 for foreign mail alon
 
   const usage = await cli(['replay', '--dry-run'], { cwd: dir });
   assert.equal(usage.code, 2);
-  assert.match(usage.stderr, /missing required argument/);
+  assert.match(usage.stderr, /nothing to replay/);
   const unknown = await cli(['replay', '--dry-rn', dir], { cwd: dir });
   assert.equal(unknown.code, 2);
 });
