@@ -112,7 +112,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     this.#watcher = new MailboxWatcher({
       config: deps.config.imap,
       log: deps.log.child({ component: 'imap' }),
-      work: (session, request, marker) => this.#work(session, request, marker),
+      work: (session, request) => this.#work(session, request),
     });
     this.#publisher.on('connect', () => {
       this.emit('connection', { side: 'mqtt', up: true });
@@ -179,7 +179,7 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     return this.#state === 'stopping' || this.#state === 'stopped';
   }
 
-  async #work(session: ImapSession, request: WorkRequest, marker: ImapSession): Promise<void> {
+  async #work(session: ImapSession, request: WorkRequest): Promise<void> {
     if (this.#stopping || !this.#publisher.connected) return;
     if (session.uidValidity !== this.#uidValidity) {
       if (this.#uidValidity !== undefined) this.#log.warn('IMAP UIDVALIDITY changed: every UID known is void');
@@ -216,20 +216,13 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     else this.#setBacklog(this.#backlog + uids.length);
     if (uids.length === 0) return;
     this.#log.debug({ kind: request.kind, count: uids.length }, 'mail to handle');
-    await this.#drain(session, uids, marker);
+    await this.#drain(session, uids);
   }
 
-  /**
-   * A backlog: batches fetched on `session`, marked on `marker` (another
-   * connection when there is one), so a batch's STORE never waits behind the
-   * next FETCH and acknowledged mail is marked at once: a crash then repeats
-   * little more than the batches whose acks were just in.
-   */
-  async #drain(session: ImapSession, uids: number[], marker: ImapSession): Promise<void> {
+  async #drain(session: ImapSession, uids: number[]): Promise<void> {
     // Pieces of a third of a batch, PIPELINE_DEPTH of them in flight: one batch at most unmarked.
     const batches = chunks(uids, Math.max(1, Math.floor(this.#config.imap.batch_size / this.#depth)));
-    const mayFetch = (): boolean =>
-      !this.#stopping && this.#publisher.connected && !session.isClosed && !marker.isClosed;
+    const mayFetch = (): boolean => !this.#stopping && this.#publisher.connected && !session.isClosed;
     // The next FETCH is on the wire before this batch is parsed, so the IMAP
     // connection is busy while the CPU parses and the broker acknowledges.
     let next = mayFetch() && batches[0] ? this.#fetch(session, batches[0]) : undefined;
@@ -238,13 +231,13 @@ export class Bridge extends EventEmitter<BridgeEvents> {
         const fetched = await next;
         const following = batches[i + 1];
         next = following && mayFetch() ? this.#fetch(session, following) : undefined;
-        await this.#startBatch(marker, fetched.mails, fetched.at);
+        await this.#startBatch(session, fetched.mails, fetched.at);
       }
     } finally {
       // A prefetch that was issued is handled so that its UIDs leave #inFlight whatever happens.
       if (next) {
         const f = await next.catch(() => undefined);
-        if (f) await this.#startBatch(marker, f.mails, f.at);
+        if (f) await this.#startBatch(session, f.mails, f.at);
       }
     }
   }

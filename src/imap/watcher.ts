@@ -7,8 +7,8 @@
  * answer is dropped and both are opened again, with exponential backoff and
  * jitter.
  *
- * Two connections when the server has IDLE: one that IDLEs (and, while a
- * backlog is fetched on the other, sets its flags), and one that does the work. IDLE is then never broken
+ * Two connections when the server has IDLE: a read-only one that does
+ * nothing but IDLE, and one that does the work. IDLE is then never broken
  * and re-entered per mail, which would cost two round trips, and more: a
  * server without TCP_NODELAY (Cyrus) holds an EXISTS written within our
  * delayed-ACK time (40 ms) of its "+ idling" until that ACK comes, so mail
@@ -36,11 +36,9 @@ export interface WatcherOptions {
   log: Logger;
   /**
    * Handles mail on the working session. Runs on the watcher's loop, one call
-   * at a time; throwing drops the connections. `marker` is the session for
-   * flags and moves while a backlog is fetched on `session` (the IDLE one when
-   * there is one, so that marks do not queue behind the next FETCH).
+   * at a time; throwing drops the connections.
    */
-  work: (session: ImapSession, request: WorkRequest, marker: ImapSession) => Promise<void>;
+  work: (session: ImapSession, request: WorkRequest) => Promise<void>;
 }
 
 /** Delay before reconnect attempt `n` (1-based): exponential, capped, with jitter. */
@@ -102,7 +100,7 @@ export class MailboxWatcher extends EventEmitter<WatcherEvents> {
     const worker = await ImapSession.open(this.#config, this.#log);
     if (!worker.hasIdle) return [worker];
     try {
-      return [worker, await ImapSession.open(this.#config, this.#log.child({ conn: 'idle' }))];
+      return [worker, await ImapSession.open(this.#config, this.#log.child({ conn: 'idle' }), { readOnly: true })];
     } catch (err) {
       worker.close();
       throw err;
@@ -209,7 +207,7 @@ export class MailboxWatcher extends EventEmitter<WatcherEvents> {
         this.#pendingFull = false;
         this.#pendingNew = false;
         this.#arrived = 0;
-        await this.#work(worker, request, idler ?? worker);
+        await this.#work(worker, request);
         continue;
       }
       if (idler) {
