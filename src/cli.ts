@@ -9,6 +9,7 @@
  * modules are imported inside the actions so start-up stays fast.
  */
 import { readFileSync } from 'node:fs';
+import { setFlagsFromString } from 'node:v8';
 import { Command, CommanderError } from 'commander';
 import { ConfigError, UsageError, errorReason } from './errors.js';
 
@@ -99,6 +100,15 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`lpmqtt: unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : errorReason(err)}\n`);
     return 1;
   }
+}
+
+// The daemon runs for months: keep V8's heap tight before its modules load
+// (the young generation never shrinks once grown). Measured draining a
+// 20,000-mail backlog: peak RSS 203–235 MB without, 99–118 MB with; the drain
+// gets slower, which live mail at Launchpad's rate never notices.
+if (commandOf(process.argv) === 'run') {
+  setFlagsFromString('--semi-space-growth-factor=1');
+  setFlagsFromString('--heap-growing-percent=20');
 }
 
 const code = await main(process.argv);
