@@ -1,4 +1,4 @@
-// Starts `lpmqtt run` the way src/commands/run.ts should: with V8's heap kept
+// Starts `lpmqtt run` with V8's heap flags set before anything loads (src/cli.ts sets the same ones for `run`, just after commander loads): with the heap kept
 // tight for a long-running daemon, set before any module is loaded (the young
 // generation cannot shrink once module loading has grown it).
 //   node bench/daemon-heap.mjs dist/cli.js run -c FILE
