@@ -8,8 +8,8 @@
  * for benchmarks of 10,000–20,000 mails (~0.1–0.2 ms per mail).
  */
 
-/** mulberry32: tiny, fast, good enough for test data. */
-function prng(seed: number): () => number {
+/** mulberry32: tiny, fast, reproducible; the one seeded generator of the tests. */
+export function prng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

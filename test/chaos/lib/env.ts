@@ -25,17 +25,8 @@ export function sized<T>(ci: T, full: T): T {
 
 export type Rng = () => number;
 
-/** mulberry32: small, fast, reproducible. */
-export function prng(seed: number): Rng {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The tests' one seeded generator (mulberry32), shared with the mail generator. */
+export { prng } from '../../helpers/mailgen.js';
 
 /**
  * The seed of this run: LPMQTT_CHAOS_SEED, else a fresh one. Printed (with the
