@@ -110,6 +110,10 @@ if (commandOf(process.argv) === 'run') {
   setFlagsFromString('--semi-space-growth-factor=1');
   setFlagsFromString('--heap-growing-percent=20');
 }
+// Replay streams archives of any size: an old generation allowed to grow to
+// 1.2 × live (not V8's up to 4 ×) keeps a 50,000-mail mbox at ~130 MB instead
+// of ~175 MB, at no cost in speed (a young generation kept small would cost some).
+if (commandOf(process.argv) === 'replay') setFlagsFromString('--heap-growing-percent=20');
 
 const code = await main(process.argv);
 process.exit(code);
