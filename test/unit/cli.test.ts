@@ -4,40 +4,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const CLI = path.join(ROOT, 'src', 'cli.ts');
 const SAMPLES = path.join(ROOT, 'samples');
 const REAL = path.join(ROOT, '..', 'shared', 'launchpad-mails');
-const TSX = import.meta.resolve('tsx');
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
-function lpmqtt(args: string[], opts: { cwd: string; env?: Record<string, string>; input?: Buffer }): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1', ...opts.env };
-    delete env['LPMQTT_IMAP_PASSWORD'];
-    delete env['LPMQTT_MQTT_PASSWORD'];
-    Object.assign(env, opts.env);
-    const child = spawn(process.execPath, ['--import', TSX, CLI, ...args], { cwd: opts.cwd, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-    child.stdin.end(opts.input ?? Buffer.alloc(0));
-  });
+function lpmqtt(args: string[], opts: { cwd: string; env?: Record<string, string>; input?: Buffer }): Promise<CliRun> {
+  return runCli(args, opts);
 }
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {

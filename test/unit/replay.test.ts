@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -20,12 +20,12 @@ import { dryRunLine, replay, type ReplayOptions, type ReplaySummary } from '../.
 import { MboxSplitter, isOversize } from '../../src/replay/mbox.js';
 import { defaultWorkerCount } from '../../src/replay/pool.js';
 import type { Verifier } from '../../src/verify.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 import { makeBugMail, makeForeignMail } from '../helpers/mailgen.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SAMPLES = path.join(ROOT, 'samples');
 const REAL = path.join(ROOT, '..', 'shared', 'launchpad-mails');
-const CLI = path.join(ROOT, 'src', 'cli.ts');
 
 interface LogLine {
   level: number;
@@ -445,21 +445,8 @@ test('stdout backpressure is respected and stdout going away (EPIPE) stops the r
 });
 
 /** Runs the CLI (through tsx) and collects its output. */
-function cli(args: string[], opts: { cwd?: string; input?: Buffer } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), CLI, ...args], {
-      cwd: opts.cwd ?? ROOT,
-      env: { ...process.env, NO_COLOR: '1' },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
-    child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out).toString(), stderr: Buffer.concat(err).toString() }));
-    child.stdin.end(opts.input ?? Buffer.alloc(0));
-  });
+function cli(args: string[], opts: { cwd?: string; input?: Buffer } = {}): Promise<CliRun> {
+  return runCli(args, { ...opts, cwd: opts.cwd ?? ROOT });
 }
 
 test('CLI: replay --dry-run exits 0 with only §5 lines on stdout and a summary line on stderr', async (t) => {
