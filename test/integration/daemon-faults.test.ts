@@ -13,7 +13,7 @@ import { makeBugMail, type GeneratedBugMail } from '../helpers/mailgen.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { subscribe, type Subscriber } from '../helpers/subscriber.js';
 import { startProxy } from '../helpers/tcpproxy.js';
-import { recordingLogger, testConfig, until } from './daemon-fixture.js';
+import { recordingLogger, resetMailbox, testConfig, until } from './daemon-fixture.js';
 
 let cyrus: Cyrus;
 let broker: Mosquitto;
@@ -24,17 +24,6 @@ before(async () => {
 after(async () => {
   await Promise.all([cyrus?.stop(), broker?.stop()]);
 });
-
-async function resetMailbox(): Promise<void> {
-  await cyrus.withImap(async (c) => {
-    const lock = await c.getMailboxLock('INBOX');
-    try {
-      if (c.mailbox && c.mailbox.exists) await c.messageDelete('1:*');
-    } finally {
-      lock.release();
-    }
-  });
-}
 
 const topicsOf = (m: GeneratedBugMail): string[] => m.targets.map((t) => `launchpad/${t}/bug/${m.bug}`);
 
@@ -56,7 +45,7 @@ async function assertMarkedOnlyIfAcked(mails: GeneratedBugMail[], sub: Subscribe
 }
 
 test('broker down while mail arrives: the mail waits unseen; when the broker is back every event arrives and only then is it marked', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus);
   // The bridge reaches the broker through a proxy that can keep it out while
   // the test's subscriber (direct) gets ready on the restarted broker.
   const proxy = await startProxy(broker.port);
@@ -97,7 +86,7 @@ test('broker down while mail arrives: the mail waits unseen; when the broker is 
 });
 
 test('Cyrus restarted under the daemon: it reconnects and catches up mail delivered right after the restart', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus);
   const sub = await subscribe(broker.url);
   t.after(() => sub.close());
   const bridge = new Bridge({ config: testConfig(cyrus, broker), log: recordingLogger().log });
@@ -121,7 +110,7 @@ test('Cyrus restarted under the daemon: it reconnects and catches up mail delive
 });
 
 test('a half-open IMAP connection is caught by the NOOP watchdog and replaced', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus);
   const proxy = await startProxy(cyrus.imapPort);
   t.after(() => proxy.close());
   const sub = await subscribe(broker.url);
@@ -150,7 +139,7 @@ test('a half-open IMAP connection is caught by the NOOP watchdog and replaced', 
 });
 
 test('stop() in the middle of a backlog marks nothing whose events were not all acknowledged', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus);
   const mails = Array.from({ length: 600 }, (_, i) => makeBugMail(1000 + i));
   await cyrus.deliverMany(mails.map((m) => m.raw));
   const sub = await subscribe(broker.url);
@@ -214,7 +203,7 @@ async function startNoIdleProxy(port: number): Promise<{ port: number; close(): 
 }
 
 test('a server without IDLE is polled every poll_interval', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus);
   const proxy = await startNoIdleProxy(cyrus.imapPort);
   t.after(() => proxy.close());
   const sub = await subscribe(broker.url);

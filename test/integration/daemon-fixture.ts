@@ -60,3 +60,16 @@ export function recordingLogger(level = 'debug'): { log: Logger; lines: LogLine[
   });
   return { log: pino({ level }, stream), lines, text: () => raw };
 }
+
+/** Empties INBOX, first deleting `folders` (failed/done folders of an earlier test). */
+export async function resetMailbox(cyrus: Cyrus, folders: readonly string[] = []): Promise<void> {
+  await cyrus.withImap(async (c) => {
+    for (const f of folders) await c.mailboxDelete(f).catch(() => undefined);
+    const lock = await c.getMailboxLock('INBOX');
+    try {
+      if (c.mailbox && c.mailbox.exists) await c.messageDelete('1:*');
+    } finally {
+      lock.release();
+    }
+  });
+}

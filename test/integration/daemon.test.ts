@@ -10,7 +10,7 @@ import { startCyrus, type Cyrus } from '../helpers/cyrus.js';
 import { makeBugMail, makeForeignMail } from '../helpers/mailgen.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { subscribe } from '../helpers/subscriber.js';
-import { recordingLogger, testConfig, until } from './daemon-fixture.js';
+import { recordingLogger, resetMailbox, testConfig, until } from './daemon-fixture.js';
 
 let cyrus: Cyrus;
 let broker: Mosquitto;
@@ -22,21 +22,8 @@ after(async () => {
   await Promise.all([cyrus?.stop(), broker?.stop()]);
 });
 
-/** Empties INBOX and removes the failed/done folders between tests. */
-async function resetMailbox(): Promise<void> {
-  await cyrus.withImap(async (c) => {
-    for (const f of ['INBOX.failed', 'INBOX.done']) await c.mailboxDelete(f).catch(() => undefined);
-    const lock = await c.getMailboxLock('INBOX');
-    try {
-      if ((c.mailbox && c.mailbox.exists) || 0) await c.messageDelete('1:*');
-    } finally {
-      lock.release();
-    }
-  });
-}
-
 test('drains the backlog, then publishes live mail during IDLE, marking each mail seen after its acks', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus, ['INBOX.failed', 'INBOX.done']);
   const mails = Array.from({ length: 25 }, (_, i) => makeBugMail(i));
   await cyrus.deliverMany(mails.map((m) => m.raw));
   const sub = await subscribe(broker.url);
@@ -70,7 +57,7 @@ test('drains the backlog, then publishes live mail during IDLE, marking each mai
 });
 
 test('foreign mail goes to INBOX.failed with the reason logged; Launchpad mail around it is published', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus, ['INBOX.failed', 'INBOX.done']);
   const a = makeBugMail(200, { targets: 1 });
   const foreign = makeForeignMail(1);
   const b = makeBugMail(201, { targets: 1 });
@@ -95,7 +82,7 @@ test('foreign mail goes to INBOX.failed with the reason logged; Launchpad mail a
 });
 
 test('with failed_folder null, foreign mail is flagged $LpmqttFailed in place and never fetched again', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus, ['INBOX.failed', 'INBOX.done']);
   const foreign = makeForeignMail(2);
   const ok = makeBugMail(210, { targets: 1 });
   await cyrus.deliverMany([foreign.raw, ok.raw]);
@@ -133,7 +120,7 @@ test('with failed_folder null, foreign mail is flagged $LpmqttFailed in place an
 });
 
 test('when the failed folder cannot be moved into, the mail is flagged in place with an error log and the mail behind it still goes out', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus, ['INBOX.failed', 'INBOX.done']);
   // A folder lpmqtt may see but not insert into.
   await cyrus.adminCommand('CREATE user.lpmqtt.locked').catch(() => undefined);
   await cyrus.adminCommand('SETACL user.lpmqtt.locked lpmqtt lrs');
@@ -154,7 +141,7 @@ test('when the failed folder cannot be moved into, the mail is flagged in place 
 });
 
 test('a private bug is not published but is marked processed, logged with its bug number only', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus, ['INBOX.failed', 'INBOX.done']);
   const priv = makeBugMail(230, { private: true });
   const pub = makeBugMail(231, { targets: 1 });
   await cyrus.deliverMany([priv.raw, pub.raw]);
@@ -177,7 +164,7 @@ test('a private bug is not published but is marked processed, logged with its bu
 });
 
 test('after_publish: delete expunges the published mail', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus, ['INBOX.failed', 'INBOX.done']);
   const mails = [makeBugMail(240), makeBugMail(241), makeBugMail(242)];
   await cyrus.deliverMany(mails.map((m) => m.raw));
   const sub = await subscribe(broker.url);
@@ -190,7 +177,7 @@ test('after_publish: delete expunges the published mail', async (t) => {
 });
 
 test('after_publish: move puts the published mail into move_to, creating it', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus, ['INBOX.failed', 'INBOX.done']);
   const mails = [makeBugMail(250), makeBugMail(251)];
   await cyrus.deliverMany(mails.map((m) => m.raw));
   const sub = await subscribe(broker.url);
@@ -204,7 +191,7 @@ test('after_publish: move puts the published mail into move_to, creating it', as
 });
 
 test('verifier: fail sets the mail aside as rejected; temperror leaves it unseen and it is retried until it passes', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus, ['INBOX.failed', 'INBOX.done']);
   const good = makeBugMail(260, { targets: 1 });
   const forged = makeBugMail(261, { targets: 1 });
   const flaky = makeBugMail(262, { targets: 1 });
@@ -241,7 +228,7 @@ test('verifier: fail sets the mail aside as rejected; temperror leaves it unseen
 });
 
 test('a payload larger than the broker max_packet_size is published cut with body-truncated, without a reconnect loop', async (t) => {
-  await resetMailbox();
+  await resetMailbox(cyrus, ['INBOX.failed', 'INBOX.done']);
   const small = await startMosquitto({ maxPacketSize: 3000 });
   t.after(() => small.stop());
   const mail = makeBugMail(270, { targets: 1, bodyBytes: 20_000 });

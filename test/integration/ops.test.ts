@@ -13,17 +13,9 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { startNotifyListener } from '../helpers/sdnotify.js';
 import { subscribe } from '../helpers/subscriber.js';
 import { recordingLogger, testConfig, until } from './daemon-fixture.js';
+import { sample } from '../helpers/prometheus.js';
 
 const SAMPLES = join(import.meta.dirname, '../../samples');
-
-function sample(text: string, series: string): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    if (line.slice(0, i) === series) return Number(line.slice(i + 1));
-  }
-  return undefined;
-}
 
 test('a running bridge: READY=1 and /healthz 200 once IDLE-ing, counters per mail result, 503 and STATUS while the broker is away', async (t) => {
   const [cyrus, broker, notify] = await Promise.all([startCyrus(), startMosquitto(), startNotifyListener()]);

@@ -4,6 +4,7 @@ import { test } from 'node:test';
 import { pino } from 'pino';
 import { Health, idleMaxAgeMs, type BridgeSignals } from '../../src/health.js';
 import { createMetrics, parseListen, startMetrics } from '../../src/metrics.js';
+import { sample } from '../helpers/prometheus.js';
 
 const log = pino({ level: 'silent' });
 
@@ -12,15 +13,6 @@ function fakeBridge(): EventEmitter<BridgeSignals> {
 }
 
 /** The value of one sample line (`name{labels} value`) in Prometheus text, or undefined. */
-function sample(text: string, series: string): number | undefined {
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#')) continue;
-    const i = line.lastIndexOf(' ');
-    if (line.slice(0, i) === series) return Number(line.slice(i + 1));
-  }
-  return undefined;
-}
-
 test('parseListen accepts HOST:PORT, :PORT and [v6]:PORT', () => {
   assert.deepEqual(parseListen('127.0.0.1:9464'), { host: '127.0.0.1', port: 9464 });
   assert.deepEqual(parseListen(':9464'), { host: undefined, port: 9464 });
