@@ -15,6 +15,7 @@ import type { LpEvent } from '../core/types.js';
 import type { Logger } from '../log.js';
 import { MqttConnectError, PublishError } from './errors.js';
 import { publishPacketSize } from './packet.js';
+import { warmPacketLengthCache } from './varint-cache.js';
 
 export { MqttConnectError, PublishError } from './errors.js';
 
@@ -95,6 +96,7 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   async connect(): Promise<void> {
     if (this.#client) throw new Error('Publisher.connect() called twice');
     const url = redactUrl(this.#config.url);
+    warmPacketLengthCache();
     const client = mqttConnect(this.#config.url, this.#clientOptions());
     this.#client = client;
     this.#wire(client);
