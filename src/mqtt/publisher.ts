@@ -8,9 +8,10 @@
  */
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
+import type { Writable } from 'node:stream';
 import { connect as mqttConnect, type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import type { Config } from '../config/schema.js';
-import { fitPayload, serializePayload } from '../core/index.js';
+import { fitPayload, serializePayload, serializePayloads } from '../core/index.js';
 import type { LpEvent } from '../core/types.js';
 import type { Logger } from '../log.js';
 import { MqttConnectError, PublishError } from './errors.js';
@@ -66,6 +67,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   readonly #pending = new Set<(err: PublishError) => void>();
   /** Largest packet the broker takes: the smaller of config and the last CONNACK. */
   #packetLimit: number | undefined;
+  /** The socket held corked until the end of this event loop turn (see #holdWrites). */
+  #corked: object | undefined;
 
   constructor(opts: PublisherOptions) {
     super();
@@ -136,7 +139,10 @@ export class Publisher extends EventEmitter<PublisherEvents> {
   async publish(events: readonly LpEvent[]): Promise<void> {
     const client = this.#client;
     if (!client || this.#closing) throw new PublishError('MQTT publisher is not open');
-    await Promise.all(events.map((e) => this.#publishOne(client, e)));
+    // Fan-out copies share one body: its JSON is made once for the mail, not once per target.
+    const payloads = serializePayloads(events.map((e) => e.payload));
+    this.#holdWrites(client);
+    await Promise.all(events.map((e, i) => this.#publishOne(client, e, payloads[i] as string)));
   }
 
   /**
@@ -240,6 +246,23 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     });
   }
 
+  /**
+   * Corks the socket until this turn of the event loop ends: the events of
+   * every mail handled in the turn (a FETCH response chunk holds ten or more)
+   * go out in one writev instead of one system call per mail, which mqtt.js's
+   * own per-tick cork gives.
+   */
+  #holdWrites(client: MqttClient): void {
+    const stream = client.stream as Partial<Pick<Writable, 'cork' | 'uncork'>> | undefined;
+    if (!stream?.cork || !stream.uncork || this.#corked === stream) return;
+    stream.cork();
+    this.#corked = stream;
+    setImmediate(() => {
+      this.#corked = undefined;
+      stream.uncork?.();
+    });
+  }
+
   #setConnected(up: boolean): void {
     if (this.#connected === up) return;
     this.#connected = up;
@@ -247,9 +270,8 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     else this.emit('offline');
   }
 
-  /** The payload as JSON text (mqtt.js writes it to the socket as UTF-8: no Buffer of our own per event). */
-  #encode(event: LpEvent): string {
-    const payload = serializePayload(event.payload);
+  /** The payload as sent: the serialised JSON text, cut to fit the packet limit when needed (mqtt.js writes it as UTF-8: no Buffer of our own per event). */
+  #encode(event: LpEvent, payload: string): string {
     const limit = this.#packetLimit;
     if (limit === undefined) return payload;
     const bytes = Buffer.byteLength(payload, 'utf8');
@@ -269,9 +291,9 @@ export class Publisher extends EventEmitter<PublisherEvents> {
     return fitted;
   }
 
-  #publishOne(client: MqttClient, event: LpEvent): Promise<void> {
+  #publishOne(client: MqttClient, event: LpEvent, serialized: string): Promise<void> {
     const { topic } = event;
-    const payload = this.#encode(event);
+    const payload = this.#encode(event, serialized);
     const timeoutMs = this.#config.publish_timeout * 1000;
     return new Promise<void>((resolve, reject) => {
       const fail = (err: PublishError): void => {
