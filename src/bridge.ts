@@ -4,12 +4,14 @@
  * only after the broker has acknowledged every one of its events; anything
  * that fails stays unmarked and is tried again later with backoff.
  *
- * Per piece of the backlog: one UID FETCH, all events in flight at once, one
- * STORE (or EXPUNGE, MOVE) for the acknowledged ones. Up to PIPELINE_DEPTH
- * pieces overlap, so the next FETCH runs while the broker acknowledges the
- * previous piece; a piece is `imap.batch_size / PIPELINE_DEPTH` mails, so no
- * more than `imap.batch_size` mails are ever published and not yet marked:
- * a crash re-publishes at most one batch.
+ * Per piece of the backlog: one UID FETCH whose mails are parsed and
+ * published as they arrive, all events in flight at once, then one STORE
+ * (or EXPUNGE, MOVE) for the acknowledged ones. Up to PIPELINE_DEPTH pieces
+ * overlap, so the next FETCH streams in while the broker acknowledges the
+ * previous piece and its STORE waits its turn; a piece is
+ * `imap.batch_size / PIPELINE_DEPTH` mails, so no more than
+ * `imap.batch_size` mails are ever published and not yet marked: a crash
+ * re-publishes at most one batch.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
@@ -61,7 +63,7 @@ export interface BridgeDeps {
 
 /** Up to this many new mails are fetched directly on EXISTS; more go through SEARCH and batches. */
 const LIVE_MAX = 3;
-/** Batches fetched ahead while earlier ones wait for their acks. */
+/** Pieces published and not yet marked at once (measured: 3 drains fastest; with 2 the connection waits on each STORE). */
 const PIPELINE_DEPTH = 3;
 const RETRY_MIN_MS = 1_000;
 const RETRY_MAX_MS = 300_000;
@@ -220,38 +222,64 @@ export class Bridge extends EventEmitter<BridgeEvents> {
   }
 
   async #drain(session: ImapSession, uids: number[]): Promise<void> {
-    // Pieces of a third of a batch, PIPELINE_DEPTH of them in flight: one batch at most unmarked.
-    const batches = chunks(uids, Math.max(1, Math.floor(this.#config.imap.batch_size / this.#depth)));
-    const mayFetch = (): boolean => !this.#stopping && this.#publisher.connected && !session.isClosed;
-    // The next FETCH is on the wire before this batch is parsed, so the IMAP
-    // connection is busy while the CPU parses and the broker acknowledges.
-    let next = mayFetch() && batches[0] ? this.#fetch(session, batches[0]) : undefined;
-    try {
-      for (let i = 0; next; i++) {
-        const fetched = await next;
-        const following = batches[i + 1];
-        next = following && mayFetch() ? this.#fetch(session, following) : undefined;
-        await this.#startBatch(session, fetched.mails, fetched.at);
-      }
-    } finally {
-      // A prefetch that was issued is handled so that its UIDs leave #inFlight whatever happens.
-      if (next) {
-        const f = await next.catch(() => undefined);
-        if (f) await this.#startBatch(session, f.mails, f.at);
-      }
+    const pieces = chunks(uids, Math.max(1, Math.floor(this.#config.imap.batch_size / this.#depth)));
+    for (const piece of pieces) {
+      // A piece starts only when fewer than #depth are published and unmarked:
+      // at most batch_size mails in all, so a crash re-publishes at most one batch.
+      while (this.#batches.size >= this.#depth) await Promise.race(this.#batches);
+      if (this.#stopping || !this.#publisher.connected || session.isClosed) return;
+      await this.#fetchAndHandle(session, piece);
     }
   }
 
   /**
-   * Hands a fetched batch to #handleBatch without waiting for it (the next
-   * FETCH need not wait for this batch's acks and STORE), once fewer than
-   * PIPELINE_DEPTH batches are outstanding.
+   * One UID FETCH, each mail parsed and published as it arrives (the CPU works
+   * while the server still sends, and through the ~40 ms Cyrus holds the
+   * response's last segment); the piece is then marked once every mail of it
+   * is acknowledged, without waiting here. The UIDs count as in flight from
+   * here until they are marked.
+   */
+  async #fetchAndHandle(session: ImapSession, piece: number[]): Promise<void> {
+    for (const uid of piece) this.#inFlight.add(uid);
+    const started = performance.now();
+    const uids: number[] = [];
+    const jobs: Promise<Handled>[] = [];
+    let failure: unknown;
+    try {
+      await session.fetchEach(piece, (mail) => {
+        // Stopping: mail still arriving stays unmarked for the next run.
+        if (this.#stopping) return;
+        uids.push(mail.uid);
+        jobs.push(this.#handleMail(mail, performance.now()));
+      });
+    } catch (err) {
+      failure = err;
+    }
+    const handled = new Set(uids);
+    // Expunged meanwhile, arrived after stop(), or never came because the connection failed.
+    for (const uid of piece) if (!handled.has(uid)) this.#inFlight.delete(uid);
+    if (failure === undefined) this.#lastUid = Math.max(this.#lastUid, ...piece);
+    this.#log.debug({ count: uids.length, ms: Math.round(performance.now() - started) }, 'batch fetched');
+    // What was published before a failure is still marked if the session allows (or retried later).
+    if (jobs.length > 0) this.#track(this.#handleBatch(session, uids, jobs, started));
+    if (failure !== undefined) throw failure;
+  }
+
+  /**
+   * Live mail (already fetched): handed to #handleBatch without waiting for
+   * it, once fewer than #depth batches are outstanding.
    */
   async #startBatch(session: ImapSession, mails: FetchedMail[], fetchedAt: number): Promise<void> {
     while (this.#batches.size >= this.#depth) await Promise.race(this.#batches);
-    const done = this.#handleBatch(session, mails, fetchedAt);
-    this.#batches.add(done);
-    void done.finally(() => this.#batches.delete(done));
+    const uids = mails.map((m) => m.uid);
+    const jobs = mails.map((m) => this.#handleMail(m, fetchedAt));
+    mails.length = 0;
+    this.#track(this.#handleBatch(session, uids, jobs, fetchedAt));
+  }
+
+  #track(batch: Promise<void>): void {
+    this.#batches.add(batch);
+    void batch.finally(() => this.#batches.delete(batch));
   }
 
   /** Waits for the outstanding batches, at most until `deadline` (epoch ms). */
@@ -264,32 +292,8 @@ export class Bridge extends EventEmitter<BridgeEvents> {
     clearTimeout(timer);
   }
 
-  /** One UID FETCH; the UIDs count as in flight from here until their batch is done. */
-  async #fetch(session: ImapSession, batch: number[]): Promise<{ mails: FetchedMail[]; at: number }> {
-    for (const uid of batch) this.#inFlight.add(uid);
-    const started = performance.now();
-    let mails: FetchedMail[];
-    try {
-      mails = await session.fetch(batch);
-    } catch (err) {
-      for (const uid of batch) this.#inFlight.delete(uid);
-      throw err;
-    }
-    const at = performance.now();
-    this.#log.debug({ count: mails.length, ms: Math.round(at - started) }, 'batch fetched');
-    this.#lastUid = Math.max(this.#lastUid, ...batch);
-    const gone = new Set(batch);
-    for (const m of mails) gone.delete(m.uid);
-    for (const uid of gone) this.#inFlight.delete(uid); // expunged meanwhile
-    return { mails, at };
-  }
-
-  /** Parses, verifies, publishes and marks one fetched batch. Never rejects. */
-  async #handleBatch(session: ImapSession, fetched: FetchedMail[], fetchedAt: number): Promise<void> {
-    // Only the UIDs outlive the parse: the sources go as soon as each mail is parsed (and verified).
-    const uids = fetched.map((m) => m.uid);
-    const jobs = fetched.map((m) => this.#handleMail(m, fetchedAt));
-    fetched.length = 0;
+  /** Waits for a batch's mails to be handled (published, set aside or deferred), then marks them. Never rejects. */
+  async #handleBatch(session: ImapSession, uids: number[], jobs: Promise<Handled>[], fetchedAt: number): Promise<void> {
     const handled = await Promise.all(jobs);
     const ackedAt = performance.now();
     try {

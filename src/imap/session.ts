@@ -189,30 +189,38 @@ export class ImapSession extends EventEmitter<SessionEvents> {
   }
 
   /**
-   * The raw source of each mail (BODY.PEEK[], so nothing gets \Seen): one
-   * UID FETCH for the whole set, or for a trickle of live mail, pieces small
-   * enough for one server write each (see SMALL_FETCH).
+   * The raw source of each mail (BODY.PEEK[], so nothing gets \Seen), in UID
+   * order: one UID FETCH for the whole set, or for a trickle of live mail,
+   * pieces small enough for one server write each (see SMALL_FETCH).
    */
   async fetch(uids: readonly number[]): Promise<FetchedMail[]> {
-    if (uids.length === 0) return [];
+    const out: FetchedMail[] = [];
+    await this.fetchEach(uids, (mail) => out.push(mail));
+    return out.sort((a, b) => a.uid - b.uid);
+  }
+
+  /**
+   * fetch(), handing each mail to `onMail` as it arrives: the caller works on
+   * the first mails while the server still sends the rest, and holds none of
+   * them longer than it needs. `onMail` must not run an IMAP command on this
+   * session (imapflow would wait for the FETCH to end, and the FETCH for it).
+   */
+  async fetchEach(uids: readonly number[], onMail: (mail: FetchedMail) => void): Promise<void> {
+    if (uids.length === 0) return;
     if (uids.length <= SMALL_FETCH) {
-      const out: FetchedMail[] = [];
       for (const uid of uids) {
         const mail = await this.#fetchInPieces(uid);
-        if (mail) out.push(mail);
+        if (mail) onMail(mail);
       }
-      return out;
+      return;
     }
-    const out: FetchedMail[] = [];
     const query = { uid: true, size: true, source: { start: 0, maxLength: MAX_MAIL_BYTES } };
-    // Collected first, never a command inside the loop (imapflow would deadlock).
     for await (const msg of this.#client.fetch(toUidSet(uids), query, { uid: true })) {
       if (!msg.source) continue;
       const mail: FetchedMail = { uid: msg.uid, source: msg.source };
       if (msg.size !== undefined && msg.size > msg.source.length) mail.cutFrom = msg.size;
-      out.push(mail);
+      onMail(mail);
     }
-    return out.sort((a, b) => a.uid - b.uid);
   }
 
   /**
