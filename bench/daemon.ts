@@ -67,7 +67,7 @@ async function inboxSpool(cyrus: Cyrus): Promise<string> {
  * `lastUid`: message files into the spool, then `reconstruct`. Nobody may
  * have the mailbox selected meanwhile.
  */
-async function seed(cyrus: Cyrus, first: number, count: number, lastUid: number): Promise<number> {
+export async function seed(cyrus: Cyrus, first: number, count: number, lastUid: number): Promise<number> {
   if (lastUid === 0) {
     await cyrus.deliver(makeBugMail(first).raw); // creates the spool directory and UID 1
     first += 1;
@@ -92,7 +92,7 @@ async function seed(cyrus: Cyrus, first: number, count: number, lastUid: number)
   return lastUid + count;
 }
 
-async function setSeen(cyrus: Cyrus, seen: boolean): Promise<void> {
+export async function setSeen(cyrus: Cyrus, seen: boolean): Promise<void> {
   await cyrus.withImap(async (c) => {
     await c.mailboxOpen('INBOX');
     if (seen) await c.messageFlagsAdd('1:*', ['\\Seen']);
@@ -101,7 +101,7 @@ async function setSeen(cyrus: Cyrus, seen: boolean): Promise<void> {
 }
 
 /** The bare minimum: fetch every mail, publish its bytes at QoS 1, one STORE. Returns mails/s. */
-async function floor(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlowOptions>): Promise<number> {
+export async function floor(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlowOptions>): Promise<number> {
   await setSeen(cyrus, false);
   const t0 = performance.now();
   const imap = new ImapFlow({ ...cyrus.imapOptions(), logger: false, ...extra });
@@ -125,7 +125,7 @@ function bridgeConfig(cyrus: Cyrus, broker: Mosquitto): Config {
 }
 
 /** The bridge drains `count` unseen mails; returns mails/s from start() to the last mail marked. */
-async function drain(cyrus: Cyrus, broker: Mosquitto, count: number): Promise<number> {
+export async function drain(cyrus: Cyrus, broker: Mosquitto, count: number): Promise<number> {
   await setSeen(cyrus, false);
   // The daemon's logging at its default level, to a sink.
   const log = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
