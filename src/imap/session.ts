@@ -52,13 +52,41 @@ const PIECE_BYTES = 3_600;
  */
 export const MAX_MAIL_BYTES = 2 * 1024 * 1024;
 
-/** imapflow logs each protocol line at debug and connection news at info: keep it one notch quieter than ours. */
-function imapflowLogger(log: Logger): Logger {
+/** imapflow's warning when a plain connection could not be upgraded (it may be a downgrade attack). */
+const NO_STARTTLS = 'Server does not support STARTTLS';
+
+/**
+ * imapflow logs each protocol line at debug and connection news at info: keep
+ * it one notch quieter than ours. To a server on this machine (the usual Cyrus
+ * beside the MX) nobody sits in between to strip STARTTLS, so imapflow's
+ * downgrade warning, on every connect, goes to debug there; elsewhere it stays
+ * a warning.
+ */
+function imapflowLogger(log: Logger, config: ImapConfig): object {
   const level = log.levelVal <= 10 ? 'debug' : log.levelVal <= 20 ? 'info' : 'warn';
-  return log.child({ component: 'imapflow' }, { level });
+  const child = log.child({ component: 'imapflow' }, { level });
+  if (config.tls || !isLoopbackHost(config.host)) return child;
+  const downgradeNote = (entry: unknown): boolean => {
+    const msg = (entry as { msg?: unknown } | null)?.msg;
+    return typeof msg === 'string' && msg.startsWith(NO_STARTTLS);
+  };
+  return {
+    trace: child.trace.bind(child),
+    debug: child.debug.bind(child),
+    info: child.info.bind(child),
+    warn: (entry: object, ...rest: unknown[]) => (downgradeNote(entry) ? child.debug(entry, ...(rest as [])) : child.warn(entry, ...(rest as []))),
+    error: child.error.bind(child),
+    fatal: child.fatal.bind(child),
+  };
 }
 
-function clientOptions(config: ImapConfig, log: Logger): ImapFlowOptions {
+/** True for a host name or address that stays on this machine. */
+export function isLoopbackHost(host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  return h === 'localhost' || h.endsWith('.localhost') || h === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
+export function clientOptions(config: ImapConfig, log: Logger): ImapFlowOptions {
   const tls: NonNullable<ImapFlowOptions['tls']> = { rejectUnauthorized: true, minVersion: 'TLSv1.2' };
   if (config.ca !== undefined) tls.ca = readFileSync(config.ca);
   const opts: ImapFlowOptions = {
@@ -66,7 +94,7 @@ function clientOptions(config: ImapConfig, log: Logger): ImapFlowOptions {
     port: config.port ?? (config.tls ? 993 : 143),
     secure: config.tls,
     auth: { user: config.username, pass: config.password ?? '' },
-    logger: imapflowLogger(log) as unknown as NonNullable<ImapFlowOptions['logger']>,
+    logger: imapflowLogger(log, config) as NonNullable<ImapFlowOptions['logger']>,
     // IDLE is started and broken by the watcher, not on a timer of imapflow's.
     disableAutoIdle: true,
     maxIdleTime: config.idle_timeout * 1000,
