@@ -71,6 +71,8 @@ function imapflowLogger(log: Logger, config: ImapConfig): object {
     return typeof msg === 'string' && msg.startsWith(NO_STARTTLS);
   };
   return {
+    // Without it imapflow serialises every FETCH response for a trace line that pino then drops.
+    isLevelEnabled: child.isLevelEnabled.bind(child),
     trace: child.trace.bind(child),
     debug: child.debug.bind(child),
     info: child.info.bind(child),

@@ -31,3 +31,14 @@ test('it stays a warning for a server elsewhere', () => {
   logger['warn']!(DOWNGRADE);
   assert.deepEqual(lines.map((l) => l.level), [40]);
 });
+
+test('imapflow can ask whether a level is logged, so it builds no protocol lines it would drop', () => {
+  const { logger } = loggerFor({ host: '127.0.0.1', tls: false });
+  const isLevelEnabled = logger['isLevelEnabled'] as unknown as (level: string) => boolean;
+  assert.equal(typeof isLevelEnabled, 'function');
+  assert.equal(isLevelEnabled('trace'), false);
+  assert.equal(isLevelEnabled('debug'), false);
+  // imapflow runs one notch quieter than our own info level.
+  assert.equal(isLevelEnabled('info'), false);
+  assert.equal(isLevelEnabled('warn'), true);
+});
