@@ -5,14 +5,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { simpleParser } from 'mailparser';
 import mqtt from 'mqtt';
-import { makeCA, type TestCA } from '../helpers/ca.js';
+import { createTestCa, type IssuedCert, type TestCa } from '../helpers/testca.js';
 import { startCyrus, type Cyrus } from '../helpers/cyrus.js';
 import { encodeData } from '../helpers/lmtp.js';
 import { makeBugMail, makeForeignMail } from '../helpers/mailgen.js';
@@ -20,15 +19,17 @@ import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { subscribe } from '../helpers/subscriber.js';
 import { startProxy } from '../helpers/tcpproxy.js';
 
-let pkiDir = '';
-let pki: TestCA;
+let ca: TestCa;
+let wrongCa: TestCa;
+/** The CA, a server certificate it signed for localhost, and an unrelated CA for "wrong CA" checks. */
+let pki: IssuedCert & { caFile: string; wrongCaFile: string };
 
 before(async () => {
-  pkiDir = await mkdtemp(join(tmpdir(), 'lpmqtt-pki-'));
-  pki = await makeCA(pkiDir);
+  [ca, wrongCa] = await Promise.all([createTestCa('lpmqtt test CA'), createTestCa('lpmqtt unrelated CA')]);
+  pki = { ...(await ca.issue('server', ['DNS:localhost', 'IP:127.0.0.1'])), caFile: ca.caFile, wrongCaFile: wrongCa.caFile };
 });
 after(async () => {
-  await rm(pkiDir, { recursive: true, force: true });
+  await Promise.all([ca.remove(), wrongCa.remove()]);
 });
 
 async function fetchSource(cyrus: Cyrus, folder: string, uid: number): Promise<string> {
@@ -228,7 +229,7 @@ describe('Mosquitto harness', () => {
       allowAnonymous: false,
       acl: 'user alice\ntopic readwrite launchpad/#\nuser bob\ntopic read launchpad/#\n',
       websockets: true,
-      tls: pki,
+      tls: { caFile: pki.caFile, certFile: pki.certFile, keyFile: pki.keyFile },
     });
   });
   after(async () => {
