@@ -36,6 +36,7 @@ const targets: Target[] = [
   { label: 'daemon live latency p99 (ms)', value: (r) => r.daemon?.liveP99Ms, ok: (v) => v <= 50, goal: '<= 50' },
   { label: 'daemon peak RSS, 20k backlog (MB)', value: (r) => r.daemon?.rssPeakMB, ok: (v) => v <= 120, goal: '<= 120' },
   { label: 'soak missing events', value: (r) => r.soak?.soakMissingEvents, ok: (v) => v === 0, goal: '0 (nothing lost)' },
+  { label: 'soak live heap growth (MB/min)', value: (r) => r.soak?.soakLiveHeapSlopeMBPerMin, ok: (v) => v <= 0.1, goal: '<= 0.1 (flat)' },
   { label: 'soak unmarked mails at the end', value: (r) => r.soak?.soakUnmarked, ok: (v) => v === 0, goal: '0' },
 ];
 

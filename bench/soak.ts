@@ -11,6 +11,11 @@
  *   accepted mails must yield; duplicates beyond the first
  * - RSS of the daemon at the start and the end of its longest run (the kill
  *   comes first, so that run is everything after minute 1), and the peak
+ * - growth over that run, as least-squares slopes in MB/min: of RSS, and of
+ *   the live V8 heap, read once a minute (before the fault) through the
+ *   daemon's inspector (`--inspect` on loopback): a full GC, then the heap
+ *   in use. RSS wanders by a few MB as the allocator and V8 size their
+ *   spaces; a leak shows as live heap that keeps rising
  * - the longest time a mail waited: LMTP 250 → its last event's first arrival
  *
  *   node --import tsx bench/soak.ts [--minutes 10] [--rate 20]
@@ -19,6 +24,8 @@ import { pathToFileURL } from 'node:url';
 import { formatReport } from '../test/chaos/lib/audit.js';
 import { sleep } from '../test/chaos/lib/env.js';
 import { startStack, type Stack } from '../test/chaos/lib/stack.js';
+import { freePort } from '../test/helpers/ports.js';
+import WebSocket from 'ws';
 import { fmt } from './lib.js';
 
 interface Fault {
@@ -27,6 +34,74 @@ interface Fault {
 }
 
 const STALL_MS = 12_000;
+
+/** Least-squares slope of y over x. */
+export function slope(points: ReadonlyArray<[x: number, y: number]>): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? NaN : num / den;
+}
+
+interface Sample {
+  run: number;
+  at: number;
+  rssKB: number;
+}
+
+interface HeapSample {
+  run: number;
+  at: number;
+  mb: number;
+}
+
+/**
+ * The live heap (MB) of the process whose inspector listens on `port`: a full
+ * GC, then V8's heap in use. Undefined when it does not answer in time.
+ */
+export async function liveHeapMB(port: number): Promise<number | undefined> {
+  let ws: WebSocket | undefined;
+  try {
+    const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(3000) })).json()) as Array<{ webSocketDebuggerUrl: string }>;
+    const url = targets[0]?.webSocketDebuggerUrl;
+    if (!url) return undefined;
+    const sock = new WebSocket(url);
+    ws = sock;
+    await new Promise((resolve, reject) => {
+      sock.once('open', resolve);
+      sock.once('error', reject);
+    });
+    let id = 0;
+    const call = (method: string): Promise<Record<string, unknown>> =>
+      new Promise((resolve, reject) => {
+        const mine = ++id;
+        const timer = setTimeout(() => reject(new Error(`${method}: no answer`)), 5000);
+        const onMessage = (data: WebSocket.RawData): void => {
+          const msg = JSON.parse(String(data)) as { id?: number; result?: Record<string, unknown> };
+          if (msg.id !== mine) return;
+          clearTimeout(timer);
+          sock.off('message', onMessage);
+          resolve(msg.result ?? {});
+        };
+        sock.on('message', onMessage);
+        sock.send(JSON.stringify({ id: mine, method }));
+      });
+    await call('HeapProfiler.collectGarbage');
+    const usage = await call('Runtime.getHeapUsage');
+    return typeof usage['usedSize'] === 'number' ? usage['usedSize'] / 2 ** 20 : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    ws?.close();
+  }
+}
 
 const FAULTS: Fault[] = [
   {
@@ -59,16 +134,25 @@ export async function benchSoak(opts: { minutes?: number; rate?: number } = {}):
   const teardown = { after: (fn: () => unknown) => void undo.push(fn) };
   console.log(`soak: ${minutes} min at ${rate} mails/s, a fault every minute (daemon as a child process behind fault proxies)`);
   try {
-    const s = await startStack(teardown, { config: { imap: { batch_size: 50 } } });
+    const inspectPort = await freePort();
+    const s = await startStack(teardown, { config: { imap: { batch_size: 50 } }, daemonNodeArgs: [`--inspect=127.0.0.1:${inspectPort}`] });
+    const heap: HeapSample[] = [];
+    const sampleHeap = async (): Promise<void> => {
+      const run = s.daemon.run;
+      const mb = await liveHeapMB(inspectPort);
+      if (mb !== undefined && s.daemon.run === run) heap.push({ run, at: Date.now(), mb });
+    };
     const feeder = s.feeder(`soak-${process.pid}`);
     const t0 = Date.now();
     feeder.start(rate);
     // RSS of the run in progress: [run, first sample 30 s in, last sample].
     const rssByRun = new Map<number, { first?: number; last?: number; firstAt?: number; lastAt?: number }>();
+    const samples: Sample[] = [];
     const sampler = setInterval(() => {
       const kb = s.daemon.rssKB();
       if (kb === 0) return;
       const run = s.daemon.run;
+      samples.push({ run, at: Date.now(), rssKB: kb });
       const r = rssByRun.get(run) ?? {};
       const age = Date.now() - (s.daemon.lines.find((l) => l.run === run)?.at ?? Date.now());
       if (r.first === undefined && age >= 30_000) {
@@ -86,6 +170,7 @@ export async function benchSoak(opts: { minutes?: number; rate?: number } = {}):
       for (let m = 1; m < minutes; m++) {
         await sleep(Math.max(0, t0 + m * 60_000 - Date.now()));
         trend.push(`${m}:${fmt(s.daemon.rssKB() / 1024, 0)}${s.daemon.run > 1 ? `(run ${s.daemon.run})` : ''}`);
+        await sampleHeap();
         const fault = FAULTS[(m - 1) % FAULTS.length] as Fault;
         const f0 = Date.now();
         await fault.run(s);
@@ -98,12 +183,14 @@ export async function benchSoak(opts: { minutes?: number; rate?: number } = {}):
     }
     const report = await s.drainAndAudit(feeder, 5 * 60_000);
     await sleep(2000);
+    await sampleHeap();
     clearInterval(sampler);
     const longest = [...rssByRun.entries()].filter(([, r]) => r.first !== undefined).sort((a, b) => ((b[1].lastAt ?? 0) - (b[1].firstAt ?? 0)) - ((a[1].lastAt ?? 0) - (a[1].firstAt ?? 0)))[0];
     const rssStartMB = (longest?.[1].first ?? 0) / 1024;
     const rssEndMB = (longest?.[1].last ?? 0) / 1024;
     const runMinutes = longest ? ((longest[1].lastAt ?? 0) - (longest[1].firstAt ?? 0)) / 60_000 : 0;
     const peakMB = s.daemon.peakRssAllRunsKB() / 1024;
+    const growth = longest ? growthOf(longest[0], longest[1].firstAt ?? 0, samples, heap) : undefined;
     const selfExits = s.daemon.exits.filter((e) => e.signal !== 'SIGKILL').length;
 
     console.log(`  ${formatReport(report)}`);
@@ -112,6 +199,9 @@ export async function benchSoak(opts: { minutes?: number; rate?: number } = {}):
     console.log(`  unmarked mails at the end: ${report.unmarkedCount}; daemon runs ${s.daemon.run}, exits on its own ${selfExits}`);
     console.log(`  RSS of the longest run (${fmt(runMinutes, 1)} min): start ${fmt(rssStartMB, 1)} MB → end ${fmt(rssEndMB, 1)} MB (${fmt(rssEndMB - rssStartMB, 1)} MB); peak over all runs ${fmt(peakMB, 1)} MB`);
     console.log(`  RSS (MB) at each minute before its fault: ${trend.join(' ')} end:${fmt(s.daemon.rssKB() / 1024, 0)}`);
+    if (growth) {
+      console.log(`  growth over the longest run: RSS ${fmt(growth.rssSlope, 2)} MB/min; live heap ${fmt(growth.heapSlope, 2)} MB/min (after a full GC, each minute: ${growth.heapMB.map((v) => fmt(v, 1)).join(' ')} MB)`);
+    }
     console.log(`  longest wait LMTP 250 → event: ${fmt(report.maxWaitMs / 1000, 1)} s (p50 ${fmt(report.p50WaitMs, 0)} ms, p99 ${fmt(report.p99WaitMs / 1000, 1)} s)`);
     return {
       soakMinutes: minutes,
@@ -127,12 +217,27 @@ export async function benchSoak(opts: { minutes?: number; rate?: number } = {}):
       soakRssStartMB: Math.round(rssStartMB * 10) / 10,
       soakRssEndMB: Math.round(rssEndMB * 10) / 10,
       soakRssPeakMB: Math.round(peakMB * 10) / 10,
+      soakRssSlopeMBPerMin: growth ? Math.round(growth.rssSlope * 100) / 100 : NaN,
+      soakLiveHeapSlopeMBPerMin: growth ? Math.round(growth.heapSlope * 100) / 100 : NaN,
       soakMaxWaitMs: Math.round(report.maxWaitMs),
       soakP99WaitMs: Math.round(report.p99WaitMs),
     };
   } finally {
     for (const fn of undo.reverse()) await fn();
   }
+}
+
+/** Slopes (MB/min) of RSS and of the live heap over run `run` from `from` (epoch ms) on, with the live heap samples. */
+function growthOf(run: number, from: number, samples: Sample[], heap: HeapSample[]): { rssSlope: number; heapSlope: number; heapMB: number[] } | undefined {
+  const rss = samples.filter((x) => x.run === run && x.at >= from);
+  if (rss.length < 2) return undefined;
+  const minutes = (at: number): number => (at - from) / 60_000;
+  const live = heap.filter((h) => h.run === run && h.at >= from);
+  return {
+    rssSlope: slope(rss.map((x) => [minutes(x.at), x.rssKB / 1024])),
+    heapSlope: slope(live.map((h) => [minutes(h.at), h.mb])),
+    heapMB: live.map((h) => h.mb),
+  };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

@@ -82,7 +82,8 @@ export class Daemon {
   private sampler: NodeJS.Timeout | undefined;
   private lineWaiters = new Set<() => void>();
 
-  constructor(config: object, private readonly env: NodeJS.ProcessEnv = {}) {
+  /** `nodeArgs` go to node before the script (V8 flags such as `--trace-gc`). */
+  constructor(config: object, private readonly env: NodeJS.ProcessEnv = {}, private readonly nodeArgs: readonly string[] = []) {
     ensureBuilt();
     this.dir = mkdtempSync(join(tmpdir(), 'lpmqtt-chaos-'));
     this.configFile = join(this.dir, 'lpmqtt.json');
@@ -110,7 +111,7 @@ export class Daemon {
   async start(): Promise<void> {
     if (this.running) throw new Error('daemon already running');
     const run = ++this.runs;
-    const proc = spawnServer(process.execPath, [CLI, 'run', '-c', this.configFile], {
+    const proc = spawnServer(process.execPath, [...this.nodeArgs, CLI, 'run', '-c', this.configFile], {
       cwd: this.dir,
       env: { ...process.env, NODE_ENV: 'production', ...this.env },
     });

@@ -33,6 +33,8 @@ export interface StackOptions {
   mqttAuth?: { username: string; password: string };
   /** MQTT username/password of the recorder (when the broker wants one). */
   recorderAuth?: { username: string; password: string };
+  /** Node options for the daemon's process, before the script (e.g. `--trace-gc`). */
+  daemonNodeArgs?: string[];
   /** Do not start the daemon (the test starts it later). */
   noDaemon?: boolean;
 }
@@ -105,7 +107,7 @@ export async function startStack(t: Teardown, opts: StackOptions = {}): Promise<
   const recorder = await Recorder.start(broker.url, { keepPayloads: opts.keepPayloads ?? false, ...(opts.recorderAuth ?? {}) });
   undo.push(() => recorder.close());
   const config = chaosConfig(cyrus, imapProxy.port, mqttProxy.port, opts.config, opts.mqttAuth);
-  const daemon = new Daemon(config);
+  const daemon = new Daemon(config, {}, opts.daemonNodeArgs ?? []);
   undo.push(() => daemon.dispose());
   if (!opts.noDaemon) {
     await daemon.start();
