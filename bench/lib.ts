@@ -3,7 +3,8 @@
  * they never assert on them.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import WebSocket from 'ws';
 
 export interface Measured {
   code: number | null;
@@ -71,4 +72,107 @@ export function percentile(sorted: number[], p: number): number {
 
 export function fmt(n: number, digits = 1): string {
   return Number.isFinite(n) ? n.toFixed(digits) : String(n);
+}
+
+/** CPU time (ms, user + system) of `root` and every live descendant, from /proc; 0 for what is gone. */
+export function treeCpuMs(root: number | undefined): number {
+  if (root === undefined) return 0;
+  const tick = 1000 / 100; // USER_HZ is 100 on Linux
+  const children = new Map<number, number[]>();
+  const cpu = new Map<number, number>();
+  let pids: string[];
+  try {
+    pids = readdirSync('/proc').filter((p) => /^\d+$/.test(p));
+  } catch {
+    return 0;
+  }
+  for (const p of pids) {
+    try {
+      const st = readFileSync(`/proc/${p}/stat`, 'utf8');
+      // Fields after the ")" of the command name: state ppid … utime(12th) stime(13th).
+      const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      const pid = Number(p);
+      const ppid = Number(f[1]);
+      cpu.set(pid, (Number(f[11]) + Number(f[12])) * tick);
+      children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  let total = 0;
+  const todo = [root];
+  while (todo.length > 0) {
+    const pid = todo.pop() as number;
+    total += cpu.get(pid) ?? 0;
+    todo.push(...(children.get(pid) ?? []));
+  }
+  return total;
+}
+
+/** Runs `fn`, returning its result with the CPU time it took in this process and in the process trees of `others`. */
+export async function withCpu<T>(fn: () => Promise<T>, others: Record<string, number | undefined>): Promise<{ value: T; wallMs: number; selfMs: number; othersMs: Record<string, number> }> {
+  const before = Object.fromEntries(Object.entries(others).map(([k, pid]) => [k, treeCpuMs(pid)]));
+  const c0 = process.cpuUsage();
+  const t0 = performance.now();
+  const value = await fn();
+  const wallMs = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  const othersMs = Object.fromEntries(Object.entries(others).map(([k, pid]) => [k, treeCpuMs(pid) - (before[k] ?? 0)]));
+  return { value, wallMs, selfMs: (c.user + c.system) / 1000, othersMs };
+}
+
+/** Least-squares slope of y over x. */
+export function slope(points: ReadonlyArray<[x: number, y: number]>): number {
+  const n = points.length;
+  if (n < 2) return NaN;
+  const mx = points.reduce((a, [x]) => a + x, 0) / n;
+  const my = points.reduce((a, [, y]) => a + y, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (const [x, y] of points) {
+    num += (x - mx) * (y - my);
+    den += (x - mx) ** 2;
+  }
+  return den === 0 ? NaN : num / den;
+}
+
+/**
+ * The live heap (MB) of the process whose inspector listens on `port`: a full
+ * GC, then V8's heap in use. Undefined when it does not answer in time.
+ */
+export async function liveHeapMB(port: number): Promise<number | undefined> {
+  let ws: WebSocket | undefined;
+  try {
+    const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(3000) })).json()) as Array<{ webSocketDebuggerUrl: string }>;
+    const url = targets[0]?.webSocketDebuggerUrl;
+    if (!url) return undefined;
+    const sock = new WebSocket(url);
+    ws = sock;
+    await new Promise((resolve, reject) => {
+      sock.once('open', resolve);
+      sock.once('error', reject);
+    });
+    let id = 0;
+    const call = (method: string): Promise<Record<string, unknown>> =>
+      new Promise((resolve, reject) => {
+        const mine = ++id;
+        const timer = setTimeout(() => reject(new Error(`${method}: no answer`)), 5000);
+        const onMessage = (data: WebSocket.RawData): void => {
+          const msg = JSON.parse(String(data)) as { id?: number; result?: Record<string, unknown> };
+          if (msg.id !== mine) return;
+          clearTimeout(timer);
+          sock.off('message', onMessage);
+          resolve(msg.result ?? {});
+        };
+        sock.on('message', onMessage);
+        sock.send(JSON.stringify({ id: mine, method }));
+      });
+    await call('HeapProfiler.collectGarbage');
+    const usage = await call('Runtime.getHeapUsage');
+    return typeof usage['usedSize'] === 'number' ? usage['usedSize'] / 2 ** 20 : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    ws?.close();
+  }
 }

@@ -25,8 +25,7 @@ import { formatReport } from '../test/chaos/lib/audit.js';
 import { sleep } from '../test/chaos/lib/env.js';
 import { startStack, type Stack } from '../test/chaos/lib/stack.js';
 import { freePort } from '../test/helpers/ports.js';
-import WebSocket from 'ws';
-import { fmt } from './lib.js';
+import { fmt, liveHeapMB, slope } from './lib.js';
 
 interface Fault {
   name: string;
@@ -34,21 +33,6 @@ interface Fault {
 }
 
 const STALL_MS = 12_000;
-
-/** Least-squares slope of y over x. */
-export function slope(points: ReadonlyArray<[x: number, y: number]>): number {
-  const n = points.length;
-  if (n < 2) return NaN;
-  const mx = points.reduce((a, [x]) => a + x, 0) / n;
-  const my = points.reduce((a, [, y]) => a + y, 0) / n;
-  let num = 0;
-  let den = 0;
-  for (const [x, y] of points) {
-    num += (x - mx) * (y - my);
-    den += (x - mx) ** 2;
-  }
-  return den === 0 ? NaN : num / den;
-}
 
 interface Sample {
   run: number;
@@ -60,47 +44,6 @@ interface HeapSample {
   run: number;
   at: number;
   mb: number;
-}
-
-/**
- * The live heap (MB) of the process whose inspector listens on `port`: a full
- * GC, then V8's heap in use. Undefined when it does not answer in time.
- */
-export async function liveHeapMB(port: number): Promise<number | undefined> {
-  let ws: WebSocket | undefined;
-  try {
-    const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`, { signal: AbortSignal.timeout(3000) })).json()) as Array<{ webSocketDebuggerUrl: string }>;
-    const url = targets[0]?.webSocketDebuggerUrl;
-    if (!url) return undefined;
-    const sock = new WebSocket(url);
-    ws = sock;
-    await new Promise((resolve, reject) => {
-      sock.once('open', resolve);
-      sock.once('error', reject);
-    });
-    let id = 0;
-    const call = (method: string): Promise<Record<string, unknown>> =>
-      new Promise((resolve, reject) => {
-        const mine = ++id;
-        const timer = setTimeout(() => reject(new Error(`${method}: no answer`)), 5000);
-        const onMessage = (data: WebSocket.RawData): void => {
-          const msg = JSON.parse(String(data)) as { id?: number; result?: Record<string, unknown> };
-          if (msg.id !== mine) return;
-          clearTimeout(timer);
-          sock.off('message', onMessage);
-          resolve(msg.result ?? {});
-        };
-        sock.on('message', onMessage);
-        sock.send(JSON.stringify({ id: mine, method }));
-      });
-    await call('HeapProfiler.collectGarbage');
-    const usage = await call('Runtime.getHeapUsage');
-    return typeof usage['usedSize'] === 'number' ? usage['usedSize'] / 2 ** 20 : undefined;
-  } catch {
-    return undefined;
-  } finally {
-    ws?.close();
-  }
 }
 
 const FAULTS: Fault[] = [
