@@ -11,6 +11,10 @@
  *   (default batch_size 200, fetched in pieces of 66 so that a kill -9
  *   re-publishes at most one batch; each FETCH ends with Cyrus holding its
  *   last segment until our delayed ACK, which the one-FETCH floor pays once).
+ * - CPU per mail of each run's best round, by process: this one (imapflow,
+ *   the bridge, mqtt.js; more than one core when V8's GC and compiler
+ *   threads help), Cyrus (master and its imapd) and Mosquitto. It shows what
+ *   bounds the drain on this 2-core machine.
  * - live: mails delivered one at a time over LMTP while the bridge IDLEs;
  *   latency from the LMTP 250 to the subscriber receiving the event.
  * - rss: `node dist/cli.js run` in a child process draining a big backlog;
@@ -39,7 +43,7 @@ import { LmtpClient } from '../test/helpers/lmtp.js';
 import { makeBugMail } from '../test/helpers/mailgen.js';
 import { startMosquitto, type Mosquitto } from '../test/helpers/mosquitto.js';
 import { subscribe } from '../test/helpers/subscriber.js';
-import { fmt, peakRssKB, percentile } from './lib.js';
+import { fmt, peakRssKB, percentile, withCpu } from './lib.js';
 
 const run = promisify(execFile);
 const ROOT = join(import.meta.dirname, '..');
@@ -255,10 +259,23 @@ export async function benchDaemon(drainCount = 3_000, liveCount = 200, rssCount 
     const floorBridge: number[] = [];
     const floorDefault: number[] = [];
     const drains: number[] = [];
+    const servers = { cyrus: cyrus.pid, mosquitto: broker.pid };
+    // CPU µs per mail of the fastest round of each: [this process, Cyrus, Mosquitto, wall].
+    const cpu: Record<'floor' | 'drain', { rate: number; us: [number, number, number, number] }> = {
+      floor: { rate: 0, us: [0, 0, 0, 0] },
+      drain: { rate: 0, us: [0, 0, 0, 0] },
+    };
+    const keep = (what: 'floor' | 'drain', m: Awaited<ReturnType<typeof withCpu<number>>>): number => {
+      if (m.value > cpu[what].rate) {
+        const per = (ms: number): number => (ms * 1000) / drainCount;
+        cpu[what] = { rate: m.value, us: [per(m.selfMs), per(m.othersMs['cyrus'] ?? 0), per(m.othersMs['mosquitto'] ?? 0), per(m.wallMs)] };
+      }
+      return m.value;
+    };
     for (let round = 0; round < (drainCount > 0 ? 2 : 0); round++) {
-      floorBridge.push(await floor(cyrus, broker, bridgeOpts));
+      floorBridge.push(keep('floor', await withCpu(() => floor(cyrus, broker, bridgeOpts), servers)));
       floorDefault.push(await floor(cyrus, broker, {}));
-      drains.push(await drain(cyrus, broker, drainCount));
+      drains.push(keep('drain', await withCpu(() => drain(cyrus, broker, drainCount), servers)));
     }
     if (drainCount > 0) {
       const floorRate = Math.max(...floorBridge, ...floorDefault);
@@ -267,6 +284,12 @@ export async function benchDaemon(drainCount = 3_000, liveCount = 200, rssCount 
       console.log(`  floor, imapflow defaults (COMPRESS=DEFLATE):                        ${fmt(Math.max(...floorDefault), 0)} mails/s  [${floorDefault.map((x) => fmt(x, 0)).join(', ')}]`);
       console.log(`  bridge backlog drain (parse, publish, ack, mark):                   ${fmt(drainRate, 0)} mails/s  [${drains.map((x) => fmt(x, 0)).join(', ')}]`);
       console.log(`  ratio drain / best floor:                                           ${fmt(drainRate / floorRate, 2)} (target ≥ 0.80)`);
+      for (const what of ['floor', 'drain'] as const) {
+        const [self, cy, mo, wall] = cpu[what].us;
+        console.log(`  CPU per mail, ${what}${what === 'floor' ? ' (bridge options)' : ''}: this process ${fmt(self, 0)} µs (${fmt(self / wall, 2)} cores), Cyrus ${fmt(cy, 0)} µs, Mosquitto ${fmt(mo, 0)} µs; wall ${fmt(wall, 0)} µs`);
+        out[`${what}CpuUsPerMail`] = Math.round(self);
+        out[`${what}CyrusCpuUsPerMail`] = Math.round(cy);
+      }
       out['floorMailsPerSec'] = Math.round(Math.max(...floorBridge));
       out['floorDefaultMailsPerSec'] = Math.round(Math.max(...floorDefault));
       out['drainMailsPerSec'] = Math.round(drainRate);
@@ -285,8 +308,11 @@ export async function benchDaemon(drainCount = 3_000, liveCount = 200, rssCount 
 
     if (rssCount > 0) {
       lastUid = await seed(cyrus, 200_000, rssCount, lastUid);
+      // Cyrus's first read of each freshly seeded message file is slow: warm
+      // them with one bare FETCH, so that both runs meet the same server.
+      await floor(cyrus, broker, bridgeOpts);
       for (const tuned of [false, true]) {
-        if (tuned) await setSeen(cyrus, false);
+        await setSeen(cyrus, false);
         const r = await rss(cyrus, broker, rssCount, tuned);
         const how = tuned ? 'with the V8 heap flags (bench/daemon-heap.mjs)' : 'node dist/cli.js run, as shipped           ';
         console.log(`  ${how}: ${rssCount} mails drained, peak RSS ${fmt(r.peakMB, 1)} MB (target ≤ 120), ${fmt(r.rate, 0)} mails/s incl. start-up`);
