@@ -149,7 +149,11 @@ export async function liveHeapMB(port: number): Promise<number | undefined> {
     const sock = new WebSocket(url);
     ws = sock;
     await new Promise((resolve, reject) => {
-      sock.once('open', resolve);
+      const timer = setTimeout(() => reject(new Error('inspector: no connection')), 3000);
+      sock.once('open', () => {
+        clearTimeout(timer);
+        resolve(undefined);
+      });
       sock.once('error', reject);
     });
     let id = 0;

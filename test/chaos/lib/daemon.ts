@@ -82,7 +82,7 @@ export class Daemon {
   private sampler: NodeJS.Timeout | undefined;
   private lineWaiters = new Set<() => void>();
 
-  /** `nodeArgs` go to node before the script (V8 flags such as `--trace-gc`). */
+  /** `nodeArgs` go to node before the script (such as `--inspect=127.0.0.1:PORT`). */
   constructor(config: object, private readonly env: NodeJS.ProcessEnv = {}, private readonly nodeArgs: readonly string[] = []) {
     ensureBuilt();
     this.dir = mkdtempSync(join(tmpdir(), 'lpmqtt-chaos-'));

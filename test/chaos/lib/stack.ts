@@ -33,7 +33,7 @@ export interface StackOptions {
   mqttAuth?: { username: string; password: string };
   /** MQTT username/password of the recorder (when the broker wants one). */
   recorderAuth?: { username: string; password: string };
-  /** Node options for the daemon's process, before the script (e.g. `--trace-gc`). */
+  /** Node options for the daemon's process, before the script (e.g. `--inspect=127.0.0.1:PORT`). */
   daemonNodeArgs?: string[];
   /** Do not start the daemon (the test starts it later). */
   noDaemon?: boolean;
