@@ -20,7 +20,7 @@ import { formatReport } from '../test/chaos/lib/audit.js';
 import { sleep } from '../test/chaos/lib/env.js';
 import { startStack } from '../test/chaos/lib/stack.js';
 import { freePort } from '../test/helpers/ports.js';
-import { fmt, liveHeapMB, slope } from './lib.js';
+import { fmt, liveHeapMB, positiveArgs, slope } from './lib.js';
 
 export async function benchLeak(opts: { minutes?: number; rate?: number; dropEvery?: number } = {}): Promise<Record<string, number>> {
   const minutes = opts.minutes ?? 8;
@@ -84,18 +84,6 @@ export async function benchLeak(opts: { minutes?: number; rate?: number; dropEve
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const arg = (name: string): number | undefined => {
-    const i = process.argv.indexOf(`--${name}`);
-    const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;
-    return Number.isFinite(v) && v > 0 ? v : undefined;
-  };
-  const minutes = arg('minutes');
-  const rate = arg('rate');
-  const dropEvery = arg('drop-every');
-  await benchLeak({
-    ...(minutes !== undefined ? { minutes } : {}),
-    ...(rate !== undefined ? { rate } : {}),
-    ...(dropEvery !== undefined ? { dropEvery } : {}),
-  });
+  await benchLeak(positiveArgs({ minutes: 'minutes', rate: 'rate', dropEvery: 'drop-every' }));
   process.exit(0);
 }

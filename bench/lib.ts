@@ -180,3 +180,18 @@ export async function liveHeapMB(port: number): Promise<number | undefined> {
     ws?.close();
   }
 }
+
+/**
+ * The positive numbers given on the command line as `--flag N`, by the
+ * option names they stand for (`{ dropEvery: 'drop-every' }`); an option
+ * that is missing or not a positive number is left out.
+ */
+export function positiveArgs<K extends string>(flags: Record<K, string>, argv: readonly string[] = process.argv): Partial<Record<K, number>> {
+  const out: Partial<Record<K, number>> = {};
+  for (const key of Object.keys(flags) as K[]) {
+    const i = argv.indexOf(`--${flags[key]}`);
+    const v = i >= 0 ? Number(argv[i + 1]) : NaN;
+    if (Number.isFinite(v) && v > 0) out[key] = v;
+  }
+  return out;
+}

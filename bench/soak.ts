@@ -25,7 +25,7 @@ import { formatReport } from '../test/chaos/lib/audit.js';
 import { sleep } from '../test/chaos/lib/env.js';
 import { startStack, type Stack } from '../test/chaos/lib/stack.js';
 import { freePort } from '../test/helpers/ports.js';
-import { fmt, liveHeapMB, slope } from './lib.js';
+import { fmt, liveHeapMB, positiveArgs, slope } from './lib.js';
 
 interface Fault {
   name: string;
@@ -184,13 +184,6 @@ function growthOf(run: number, from: number, samples: Sample[], heap: HeapSample
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  const arg = (name: string): number | undefined => {
-    const i = process.argv.indexOf(`--${name}`);
-    const v = i >= 0 ? Number(process.argv[i + 1]) : NaN;
-    return Number.isFinite(v) && v > 0 ? v : undefined;
-  };
-  const minutes = arg('minutes');
-  const rate = arg('rate');
-  await benchSoak({ ...(minutes !== undefined ? { minutes } : {}), ...(rate !== undefined ? { rate } : {}) });
+  await benchSoak(positiveArgs({ minutes: 'minutes', rate: 'rate' }));
   process.exit(0);
 }
