@@ -38,6 +38,8 @@ interface Sample {
   run: number;
   at: number;
   rssKB: number;
+  /** 30 s or more after the run's first log line. */
+  settled: boolean;
 }
 
 interface HeapSample {
@@ -88,23 +90,14 @@ export async function benchSoak(opts: { minutes?: number; rate?: number } = {}):
     const feeder = s.feeder(`soak-${process.pid}`);
     const t0 = Date.now();
     feeder.start(rate);
-    // RSS of the run in progress: [run, first sample 30 s in, last sample].
-    const rssByRun = new Map<number, { first?: number; last?: number; firstAt?: number; lastAt?: number }>();
+    // RSS once a second, with the run it belongs to; a run counts from 30 s in (start-up over).
     const samples: Sample[] = [];
     const sampler = setInterval(() => {
       const kb = s.daemon.rssKB();
       if (kb === 0) return;
       const run = s.daemon.run;
-      samples.push({ run, at: Date.now(), rssKB: kb });
-      const r = rssByRun.get(run) ?? {};
       const age = Date.now() - (s.daemon.lines.find((l) => l.run === run)?.at ?? Date.now());
-      if (r.first === undefined && age >= 30_000) {
-        r.first = kb;
-        r.firstAt = Date.now();
-      }
-      r.last = kb;
-      r.lastAt = Date.now();
-      rssByRun.set(run, r);
+      samples.push({ run, at: Date.now(), rssKB: kb, settled: age >= 30_000 });
     }, 1000);
     const log: string[] = [];
     /** RSS (MB) just before each minute's fault, with the run it belongs to. */
@@ -128,12 +121,12 @@ export async function benchSoak(opts: { minutes?: number; rate?: number } = {}):
     await sleep(2000);
     await sampleHeap();
     clearInterval(sampler);
-    const longest = [...rssByRun.entries()].filter(([, r]) => r.first !== undefined).sort((a, b) => ((b[1].lastAt ?? 0) - (b[1].firstAt ?? 0)) - ((a[1].lastAt ?? 0) - (a[1].firstAt ?? 0)))[0];
-    const rssStartMB = (longest?.[1].first ?? 0) / 1024;
-    const rssEndMB = (longest?.[1].last ?? 0) / 1024;
-    const runMinutes = longest ? ((longest[1].lastAt ?? 0) - (longest[1].firstAt ?? 0)) / 60_000 : 0;
+    const longest = longestRun(samples);
+    const rssStartMB = (longest[0]?.rssKB ?? 0) / 1024;
+    const rssEndMB = (longest.at(-1)?.rssKB ?? 0) / 1024;
+    const runMinutes = longest.length > 0 ? ((longest.at(-1) as Sample).at - (longest[0] as Sample).at) / 60_000 : 0;
     const peakMB = s.daemon.peakRssAllRunsKB() / 1024;
-    const growth = longest ? growthOf(longest[0], longest[1].firstAt ?? 0, samples, heap) : undefined;
+    const growth = growthOf(longest, heap);
     const selfExits = s.daemon.exits.filter((e) => e.signal !== 'SIGKILL').length;
 
     console.log(`  ${formatReport(report)}`);
@@ -170,12 +163,25 @@ export async function benchSoak(opts: { minutes?: number; rate?: number } = {}):
   }
 }
 
-/** Slopes (MB/min) of RSS and of the live heap over run `run` from `from` (epoch ms) on, with the live heap samples. */
-function growthOf(run: number, from: number, samples: Sample[], heap: HeapSample[]): { rssSlope: number; heapSlope: number; heapMB: number[] } | undefined {
-  const rss = samples.filter((x) => x.run === run && x.at >= from);
-  if (rss.length < 2) return undefined;
-  const minutes = (at: number): number => (at - from) / 60_000;
-  const live = heap.filter((h) => h.run === run && h.at >= from);
+/** The settled RSS samples of the run that lasted longest. */
+function longestRun(samples: Sample[]): Sample[] {
+  const byRun = new Map<number, Sample[]>();
+  for (const x of samples) {
+    if (!x.settled) continue;
+    const run = byRun.get(x.run);
+    if (run) run.push(x);
+    else byRun.set(x.run, [x]);
+  }
+  const span = (run: Sample[]): number => (run.at(-1) as Sample).at - (run[0] as Sample).at;
+  return [...byRun.values()].sort((a, b) => span(b) - span(a))[0] ?? [];
+}
+
+/** Slopes (MB/min) of RSS and of the live heap over one run's settled samples, with its live heap samples. */
+function growthOf(rss: Sample[], heap: HeapSample[]): { rssSlope: number; heapSlope: number; heapMB: number[] } | undefined {
+  const from = rss[0];
+  if (from === undefined || rss.length < 2) return undefined;
+  const minutes = (at: number): number => (at - from.at) / 60_000;
+  const live = heap.filter((h) => h.run === from.run && h.at >= from.at);
   return {
     rssSlope: slope(rss.map((x) => [minutes(x.at), x.rssKB / 1024])),
     heapSlope: slope(live.map((h) => [minutes(h.at), h.mb])),
