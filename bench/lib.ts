@@ -94,7 +94,9 @@ export function treeCpuMs(root: number | undefined): number {
       const pid = Number(p);
       const ppid = Number(f[1]);
       cpu.set(pid, (Number(f[11]) + Number(f[12])) * tick);
-      children.set(ppid, [...(children.get(ppid) ?? []), pid]);
+      const siblings = children.get(ppid);
+      if (siblings) siblings.push(pid);
+      else children.set(ppid, [pid]);
     } catch {
       // gone meanwhile
     }
