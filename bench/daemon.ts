@@ -112,21 +112,41 @@ export async function setSeen(cyrus: Cyrus, seen: boolean): Promise<void> {
   });
 }
 
-/** The bare minimum: fetch every mail, publish its bytes at QoS 1, one STORE. Returns mails/s. */
-export async function floor(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlowOptions>): Promise<number> {
+/**
+ * The frame that the floor and the ceiling share, so that they differ only in
+ * what they do with the mails: a fresh IMAP and MQTT connection, `body`
+ * (which fetches and publishes, returning how many mails it fetched), one
+ * STORE of every mail. Returns mails/s from before the connects to after the
+ * STORE.
+ */
+async function bareRun(
+  cyrus: Cyrus,
+  broker: Mosquitto,
+  extra: Partial<ImapFlowOptions>,
+  clientId: string,
+  body: (imap: ImapFlow, client: mqtt.MqttClient) => Promise<number>,
+): Promise<number> {
   await setSeen(cyrus, false);
   const t0 = performance.now();
   const imap = new ImapFlow({ ...cyrus.imapOptions(), logger: false, ...extra });
-  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'bench-floor' });
+  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId });
   await imap.connect();
   await imap.mailboxOpen('INBOX');
-  const msgs = await imap.fetchAll('1:*', { uid: true, source: true }, { uid: true });
-  await Promise.all(msgs.map((m) => client.publishAsync(`bench/floor/${m.uid}`, m.source ?? Buffer.alloc(0), { qos: 1 })));
+  const mails = await body(imap, client);
   await imap.messageFlagsAdd('1:*', ['\\Seen'], { uid: true });
   const ms = performance.now() - t0;
   await client.endAsync();
   await imap.logout();
-  return msgs.length / (ms / 1000);
+  return mails / (ms / 1000);
+}
+
+/** The bare minimum: fetch every mail, publish its bytes at QoS 1, one STORE. Returns mails/s. */
+export function floor(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlowOptions>): Promise<number> {
+  return bareRun(cyrus, broker, extra, 'bench-floor', async (imap, client) => {
+    const msgs = await imap.fetchAll('1:*', { uid: true, source: true }, { uid: true });
+    await Promise.all(msgs.map((m) => client.publishAsync(`bench/floor/${m.uid}`, m.source ?? Buffer.alloc(0), { qos: 1 })));
+    return msgs.length;
+  });
 }
 
 /** What the ceiling's worker thread sends back per mail. */
@@ -142,64 +162,57 @@ export function ceilingWorker(): Worker {
 }
 
 /**
- * The leanest correct drain (see the header): one FETCH, every mail parsed
- * (here once all have arrived, or in `worker` as they stream in, in batches
- * of what arrived in one turn of the event loop), every event published at
- * QoS 1, one STORE. Returns mails/s.
+ * The leanest correct drain (see the header): the floor's frame, every mail
+ * parsed (here once all have arrived, or in `worker` as they stream in, in
+ * batches of what arrived in one turn of the event loop), every event
+ * published at QoS 1. Returns mails/s.
  */
-export async function ceiling(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlowOptions>, worker?: Worker): Promise<number> {
-  await setSeen(cyrus, false);
-  const t0 = performance.now();
-  const imap = new ImapFlow({ ...cyrus.imapOptions(), logger: false, ...extra });
-  const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'bench-ceiling' });
-  await imap.connect();
-  await imap.mailboxOpen('INBOX');
-  const acks: Promise<unknown>[] = [];
-  let mails = 0;
-  const publish = (topics: readonly string[], payloads: readonly string[]): void => {
-    topics.forEach((topic, i) => acks.push(client.publishAsync(topic, payloads[i] ?? '', { qos: 1 })));
-  };
-  if (worker === undefined) {
-    // The floor's own fetchAll: here it drained faster than parsing each mail as it streams in.
-    for (const m of await imap.fetchAll('1:*', { uid: true, source: true }, { uid: true })) {
-      mails += 1;
-      const outcome = parseMail(m.source ?? Buffer.alloc(0), DEFAULT_PARSE_OPTIONS);
-      if (outcome.kind === 'events') publish(outcome.events.map((e) => e.topic), serializePayloads(outcome.events.map((e) => e.payload)));
-    }
-  } else {
-    let parsing = 0;
-    let fetched = false;
-    let allParsed: () => void = () => undefined;
-    const parsed = new Promise<void>((resolve) => (allParsed = resolve));
-    const onParsed = (batch: Parsed[]): void => {
-      for (const p of batch) publish(p.topics, p.payloads);
-      parsing -= batch.length;
-      if (fetched && parsing === 0) allParsed();
+export function ceiling(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlowOptions>, worker?: Worker): Promise<number> {
+  return bareRun(cyrus, broker, extra, 'bench-ceiling', async (imap, client) => {
+    const acks: Promise<unknown>[] = [];
+    const publish = (topics: readonly string[], payloads: readonly string[]): void => {
+      topics.forEach((topic, i) => acks.push(client.publishAsync(topic, payloads[i] ?? '', { qos: 1 })));
     };
-    worker.on('message', onParsed);
-    let queue: { uid: number; source: Buffer }[] = [];
-    for await (const m of imap.fetch('1:*', { uid: true, source: true }, { uid: true })) {
-      if (queue.length === 0) {
-        setImmediate(() => {
-          worker.postMessage(queue);
-          queue = [];
-        });
+    const query = { uid: true, source: true };
+    let mails = 0;
+    if (worker === undefined) {
+      // The floor's own fetchAll: here it drained faster than parsing each mail as it streams in.
+      for (const m of await imap.fetchAll('1:*', query, { uid: true })) {
+        mails += 1;
+        const outcome = parseMail(m.source ?? Buffer.alloc(0), DEFAULT_PARSE_OPTIONS);
+        if (outcome.kind === 'events') publish(outcome.events.map((e) => e.topic), serializePayloads(outcome.events.map((e) => e.payload)));
       }
-      queue.push({ uid: m.uid, source: m.source ?? Buffer.alloc(0) });
-      mails += 1;
-      parsing += 1;
+    } else {
+      let parsing = 0;
+      let fetched = false;
+      let allParsed: () => void = () => undefined;
+      const parsed = new Promise<void>((resolve) => (allParsed = resolve));
+      const onParsed = (batch: Parsed[]): void => {
+        for (const p of batch) publish(p.topics, p.payloads);
+        parsing -= batch.length;
+        if (fetched && parsing === 0) allParsed();
+      };
+      worker.on('message', onParsed);
+      let queue: { uid: number; source: Buffer }[] = [];
+      for await (const m of imap.fetch('1:*', query, { uid: true })) {
+        if (queue.length === 0) {
+          setImmediate(() => {
+            worker.postMessage(queue);
+            queue = [];
+          });
+        }
+        queue.push({ uid: m.uid, source: m.source ?? Buffer.alloc(0) });
+        mails += 1;
+        parsing += 1;
+      }
+      fetched = true;
+      if (parsing === 0) allParsed();
+      await parsed;
+      worker.off('message', onParsed);
     }
-    fetched = true;
-    if (parsing === 0) allParsed();
-    await parsed;
-    worker.off('message', onParsed);
-  }
-  await Promise.all(acks);
-  await imap.messageFlagsAdd('1:*', ['\\Seen'], { uid: true });
-  const ms = performance.now() - t0;
-  await client.endAsync();
-  await imap.logout();
-  return mails / (ms / 1000);
+    await Promise.all(acks);
+    return mails;
+  });
 }
 
 function bridgeConfig(cyrus: Cyrus, broker: Mosquitto): Config {
