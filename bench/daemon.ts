@@ -32,13 +32,13 @@
  *   node --import tsx bench/daemon.ts [drainCount] [liveCount] [rssCount]
  */
 import { execFile, spawn } from 'node:child_process';
-import { Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { chown, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import mqtt from 'mqtt';
 import { pino } from 'pino';
@@ -130,14 +130,21 @@ async function bareRun(
   const t0 = performance.now();
   const imap = new ImapFlow({ ...cyrus.imapOptions(), logger: false, ...extra });
   const client = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId });
-  await imap.connect();
-  await imap.mailboxOpen('INBOX');
-  const mails = await body(imap, client);
-  await imap.messageFlagsAdd('1:*', ['\\Seen'], { uid: true });
-  const ms = performance.now() - t0;
-  await client.endAsync();
-  await imap.logout();
-  return mails / (ms / 1000);
+  try {
+    await imap.connect();
+    await imap.mailboxOpen('INBOX');
+    const mails = await body(imap, client);
+    await imap.messageFlagsAdd('1:*', ['\\Seen'], { uid: true });
+    const ms = performance.now() - t0;
+    await client.endAsync();
+    await imap.logout();
+    return mails / (ms / 1000);
+  } catch (err) {
+    // Nothing left open to keep the bench process from exiting.
+    client.end(true);
+    imap.close();
+    throw err;
+  }
 }
 
 /** The bare minimum: fetch every mail, publish its bytes at QoS 1, one STORE. Returns mails/s. */
@@ -183,16 +190,25 @@ export function ceiling(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlow
         if (outcome.kind === 'events') publish(outcome.events.map((e) => e.topic), serializePayloads(outcome.events.map((e) => e.payload)));
       }
     } else {
+      if (worker.threadId < 0) throw new Error("the ceiling's worker thread is gone");
       let parsing = 0;
       let fetched = false;
       let allParsed: () => void = () => undefined;
-      const parsed = new Promise<void>((resolve) => (allParsed = resolve));
+      let failed: (err: Error) => void = () => undefined;
+      const parsed = new Promise<void>((resolve, reject) => {
+        allParsed = resolve;
+        failed = reject;
+      });
+      // Awaited after the FETCH; until then a failure must not count as unhandled.
+      parsed.catch(() => undefined);
       const onParsed = (batch: Parsed[]): void => {
         for (const p of batch) publish(p.topics, p.payloads);
         parsing -= batch.length;
         if (fetched && parsing === 0) allParsed();
       };
-      worker.on('message', onParsed);
+      // A worker that cannot start or dies would otherwise leave this waiting for ever.
+      const onExit = (code: number): void => failed(new Error(`the ceiling's worker thread exited (${code})`));
+      worker.on('message', onParsed).on('error', failed).on('exit', onExit);
       let queue: { uid: number; source: Buffer }[] = [];
       for await (const m of imap.fetch('1:*', query, { uid: true })) {
         if (queue.length === 0) {
@@ -207,8 +223,11 @@ export function ceiling(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlow
       }
       fetched = true;
       if (parsing === 0) allParsed();
-      await parsed;
-      worker.off('message', onParsed);
+      try {
+        await parsed;
+      } finally {
+        worker.off('message', onParsed).off('error', failed).off('exit', onExit);
+      }
     }
     await Promise.all(acks);
     return mails;
@@ -366,14 +385,17 @@ export async function benchDaemon(drainCount = 3_000, liveCount = 200, rssCount 
       if (m.value > (best[what]?.value ?? 0)) best[what] = m;
       return m.value;
     };
-    for (let round = 0; round < (drainCount > 0 ? 3 : 0); round++) {
-      floorBridge.push(keep('floor', await withCpu(() => floor(cyrus, broker, bridgeOpts), servers)));
-      floorDefault.push(await floor(cyrus, broker, {}));
-      ceilings.push(keep('ceiling', await withCpu(() => ceiling(cyrus, broker, bridgeOpts), servers)));
-      ceilingsWorker.push(keep('ceiling, worker', await withCpu(() => ceiling(cyrus, broker, bridgeOpts, worker), servers)));
-      drains.push(keep('drain', await withCpu(() => drain(cyrus, broker, drainCount), servers)));
+    try {
+      for (let round = 0; round < (drainCount > 0 ? 3 : 0); round++) {
+        floorBridge.push(keep('floor', await withCpu(() => floor(cyrus, broker, bridgeOpts), servers)));
+        floorDefault.push(await floor(cyrus, broker, {}));
+        ceilings.push(keep('ceiling', await withCpu(() => ceiling(cyrus, broker, bridgeOpts), servers)));
+        ceilingsWorker.push(keep('ceiling, worker', await withCpu(() => ceiling(cyrus, broker, bridgeOpts, worker), servers)));
+        drains.push(keep('drain', await withCpu(() => drain(cyrus, broker, drainCount), servers)));
+      }
+    } finally {
+      await worker?.terminate();
     }
-    await worker?.terminate();
     if (drainCount > 0) {
       const floorRate = Math.max(...floorBridge, ...floorDefault);
       const drainRate = Math.max(...drains);
