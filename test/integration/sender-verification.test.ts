@@ -130,6 +130,7 @@ describe('verify.authserv_id in the bridge', () => {
     await cyrus.deliverMany([Buffer.from(vouched, 'latin1'), Buffer.from(forged, 'latin1'), Buffer.from(raw, 'latin1')]);
     const { mails, log } = await runBridge({ authserv_id: MX }, { done: (m) => m.filter(final).length >= 3 });
     assert.deepEqual(mails.filter(final).map((m) => m.result).sort(), ['published', 'rejected', 'rejected']);
+    await sub.waitFor(2, 10_000);
     assert.deepEqual(sub.messages.map((m) => m.topic).sort(), ['launchpad/qemu/bug/2072564', 'launchpad/ubuntu/bug/2072564']);
     assert.equal((await cyrus.listMessages('INBOX.failed')).length, 2, 'rejected mail is set aside, never lost');
     const reasons = log.filter((l) => l.msg === 'mail not published').map((l) => String(l.reason));
@@ -163,6 +164,7 @@ describe('verify.dkim in the bridge', () => {
     await cyrus.deliverMany([good, tampered, unsigned]);
     const { mails, log } = await runBridge({ dkim: true }, { resolver: flakyDns(launchpadKey, 0), done: (m) => m.filter(final).length >= 3 });
     assert.deepEqual(mails.filter(final).map((m) => m.result).sort(), ['published', 'rejected', 'rejected']);
+    await sub.waitFor(1, 10_000);
     assert.deepEqual(sub.messages.map((m) => m.topic), ['launchpad/qemu/bug/1859713']);
     assert.equal((sub.messages[0]?.json() as { title?: string }).title, 'signed and intact');
     assert.equal((await cyrus.listMessages('INBOX.failed')).length, 2);
@@ -179,6 +181,8 @@ describe('verify.dkim in the bridge', () => {
     assert.deepEqual(mails.map((m) => m.result), ['deferred', 'deferred', 'published']);
     assert.match(String(mails[0]?.reason), /ETIMEOUT/);
     assert.equal(dns.calls(), 3);
+    // The broker acknowledges a publish before it has delivered it to the subscriber.
+    await sub.waitFor(1, 10_000);
     assert.equal(sub.messages.length, 1);
     assert.equal((await cyrus.listMessages('INBOX.failed')).length, 0, 'never set aside as failed');
   });
