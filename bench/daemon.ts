@@ -15,8 +15,9 @@
  *   most a second core can add).
  * - drain: the same mails through the Bridge at QoS 1, marked after the acks
  *   (default batch_size 200, fetched in pieces of 66 so that a kill -9
- *   re-publishes at most one batch; each FETCH ends with Cyrus holding its
- *   last segment until our delayed ACK, which the one-FETCH floor pays once).
+ *   re-publishes at most one batch; a fifth to a half of the FETCHes, of any
+ *   size, stall 40–50 ms in mid-stream, Cyrus's Nagle waiting for our
+ *   delayed ACK, which the one-FETCH floor pays about once).
  * - CPU per mail of each run's best round, by process: this one (imapflow,
  *   the bridge, mqtt.js; more than one core when V8's GC and compiler
  *   threads help), Cyrus (master and its imapd) and Mosquitto. It shows what

@@ -234,10 +234,10 @@ export class Bridge extends EventEmitter<BridgeEvents> {
 
   /**
    * One UID FETCH, each mail parsed and published as it arrives (the CPU works
-   * while the server still sends, and through the ~40 ms Cyrus holds the
-   * response's last segment); the piece is then marked once every mail of it
-   * is acknowledged, without waiting here. The UIDs count as in flight from
-   * here until they are marked.
+   * while the server still sends, and through the ~40 ms stalls when Cyrus
+   * holds a segment back for our delayed ACK); the piece is then marked once
+   * every mail of it is acknowledged, without waiting here. The UIDs count as
+   * in flight from here until they are marked.
    */
   async #fetchAndHandle(session: ImapSession, piece: number[]): Promise<void> {
     for (const uid of piece) this.#inFlight.add(uid);
