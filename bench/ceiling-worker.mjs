@@ -9,10 +9,10 @@ register();
 const { parseMail, serializePayloads } = await import('../src/core/index.ts');
 
 parentPort.on('message', (batch) => {
-  const out = batch.map(({ uid, source }) => {
+  const out = batch.map((source) => {
     const outcome = parseMail(Buffer.from(source.buffer, source.byteOffset, source.byteLength), workerData.parseOptions);
-    if (outcome.kind !== 'events') return { uid, topics: [], payloads: [] };
-    return { uid, topics: outcome.events.map((e) => e.topic), payloads: serializePayloads(outcome.events.map((e) => e.payload)) };
+    if (outcome.kind !== 'events') return { topics: [], payloads: [] };
+    return { topics: outcome.events.map((e) => e.topic), payloads: serializePayloads(outcome.events.map((e) => e.payload)) };
   });
   parentPort.postMessage(out);
 });

@@ -159,7 +159,6 @@ export function floor(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlowOp
 
 /** What the ceiling's worker thread sends back per mail. */
 interface Parsed {
-  uid: number;
   topics: string[];
   payloads: string[];
 }
@@ -210,7 +209,7 @@ export function ceiling(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlow
       // A worker that cannot start or dies would otherwise leave this waiting for ever.
       const onExit = (code: number): void => failed(new Error(`the ceiling's worker thread exited (${code})`));
       worker.on('message', onParsed).on('error', failed).on('exit', onExit);
-      let queue: { uid: number; source: Buffer }[] = [];
+      let queue: Buffer[] = [];
       for await (const m of imap.fetch('1:*', query, { uid: true })) {
         if (queue.length === 0) {
           setImmediate(() => {
@@ -218,7 +217,7 @@ export function ceiling(cyrus: Cyrus, broker: Mosquitto, extra: Partial<ImapFlow
             queue = [];
           });
         }
-        queue.push({ uid: m.uid, source: m.source ?? Buffer.alloc(0) });
+        queue.push(m.source ?? Buffer.alloc(0));
         mails += 1;
         parsing += 1;
       }
